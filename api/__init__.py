@@ -1,0 +1,1 @@
+"""The FastAPI front door: one router per resource family, auth, errors and the Temporal client."""

@@ -1,0 +1,48 @@
+"""The FastAPI application: shared engine and Temporal client, request ids in logs, routers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from api import errors
+from api.routers import health, processes, sessions
+from fulfillment.settings import Settings
+from storage.engine import make_engine, migrate
+from workers.temporal_client import connect
+
+DESCRIPTION = """Fulfillment sessions on versioned processes, driven by durable Temporal workflows.
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json` with an
+`errors` list of `{code, message, field}`. POST requests accept an `Idempotency-Key` header."""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.resolved_database_url)
+        migrate(app.state.engine)
+        app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(title="Fulfillment orchestrator", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        response = await call_next(request)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    for module in (health, processes, sessions):
+        app.include_router(module.router)
+    return app

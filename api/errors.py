@@ -1,0 +1,74 @@
+"""One error body everywhere: RFC 9457 problem+json with an `errors` list of `{code, message, field}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from domain.errors import DomainError, FieldError
+from domain.process import field_path
+
+log = structlog.get_logger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(
+    status: int, title: str, errors: list[FieldError], detail: str | None = None, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail or "; ".join(e.message for e in errors) or title,
+        "errors": [e.as_dict() for e in errors],
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+class ApiError(Exception):
+    """An error raised by a route; rendered as a problem with optional extra members."""
+
+    def __init__(self, http_status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
+        self.status, self.extra = http_status, extra
+        self.error = FieldError(code, message, field)
+        super().__init__(message)
+
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+           409: "Conflict", 422: "Unprocessable content", 503: "Service unavailable"}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, _TITLES.get(exc.status, "Error"), [exc.error], **exc.extra)
+
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem(exc.status, exc.title, exc.errors, exc.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for e in exc.errors():
+            loc = tuple(e.get("loc", ()))
+            where = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
+            errors.append(FieldError("VALIDATION_ERROR", e.get("msg", "invalid"), field_path(where) or None))
+        return problem(400, "Bad request", errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        title = _TITLES.get(exc.status_code, "Error")
+        code = title.upper().replace(" ", "_")
+        return problem(exc.status_code, title, [FieldError(code, str(exc.detail))])
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("api.unhandled_error", error=str(exc))
+        return problem(500, "Internal server error", [FieldError("INTERNAL", "an unexpected error occurred")])

@@ -1,0 +1,60 @@
+"""Process definitions: register (next version of the type), list the latest, read any version."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EngineDep, require
+from api.idempotency import IdempotencyKey, idempotent, request_hash
+from domain.process import ProcessDefinition, validate_definition
+from storage import processes
+from storage.tenants import Principal
+
+router = APIRouter(prefix="/processes", tags=["processes"])
+Reader = Annotated[Principal, Depends(require("processes:read"))]
+Writer = Annotated[Principal, Depends(require("processes:write"))]
+
+
+@router.post("", status_code=201, response_model=ProcessDefinition)
+async def register_process(
+    request: Request,
+    engine: EngineDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+    body: dict[str, Any] = Body(..., examples=[{
+        "type": "GIFT_WRAP", "description": "Wrap, then hand over",
+        "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "DONE"}, {"name": "CANCELLED"}],
+        "initialState": "CREATED", "terminalStates": ["DONE", "CANCELLED"],
+        "transitions": [{"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
+                        {"from": "WRAPPED", "action": "finish", "to": "DONE"},
+                        {"from": "CREATED", "action": "cancel", "to": "CANCELLED"}],
+    }]),
+) -> JSONResponse:
+    """Validate and store a definition as the next version of its type; sessions already running keep theirs."""
+    definition = validate_definition({**body, "version": None})
+
+    async def respond() -> tuple[int, Any]:
+        stored = await run_in_threadpool(processes.register, engine, p.tenant, definition)
+        return 201, stored.model_dump(mode="json")
+
+    return await idempotent(engine, p.tenant, idempotency_key, request_hash(request, body), respond)
+
+
+@router.get("", response_model=list[ProcessDefinition])
+async def list_processes(engine: EngineDep, p: Reader) -> list[ProcessDefinition]:
+    """The latest version of every type: built-ins and the tenant's own."""
+    return await run_in_threadpool(processes.list_latest, engine, p.tenant)
+
+
+@router.get("/{process_type}", response_model=ProcessDefinition)
+async def latest_process(process_type: str, engine: EngineDep, p: Reader) -> ProcessDefinition:
+    return await run_in_threadpool(processes.get, engine, p.tenant, process_type)
+
+
+@router.get("/{process_type}/versions/{version}", response_model=ProcessDefinition)
+async def process_version(process_type: str, version: int, engine: EngineDep, p: Reader) -> ProcessDefinition:
+    return await run_in_threadpool(processes.get, engine, p.tenant, process_type, version)

@@ -1,0 +1,240 @@
+"""Fulfillment sessions: start one on a process, act on it, read it; the revision trail of a cart."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field, field_validator
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import EngineDep, SettingsDep, TemporalDep, require
+from api.errors import ApiError
+from api.idempotency import IdempotencyKey, idempotent, request_hash
+from domain.ids import session_workflow_id
+from domain.model import CamelModel
+from domain.session import ActionRequest, Revision, SessionStart, SessionView
+from storage import processes, sessions
+from storage.tenants import Principal
+from workflows import search_attributes as sa
+from workflows.session import SessionWorkflow
+
+router = APIRouter(tags=["sessions"])
+Reader = Annotated[Principal, Depends(require("sessions:read"))]
+Writer = Annotated[Principal, Depends(require("sessions:write"))]
+T = TypeVar("T")
+MAX_CONTEXT_BYTES = 32 * 1024
+
+
+class CreateSession(CamelModel):
+    process_type: str = Field(min_length=1, max_length=100)
+    process_version: int | None = Field(None, ge=1)
+    cart_id: str = Field(min_length=1, max_length=200)
+    reference: str | None = Field(None, max_length=200)
+    context: dict[str, Any] = Field(default_factory=dict)
+    actor: str | None = Field(None, max_length=200, description="Who starts it; the API key when omitted.")
+
+    @field_validator("context")
+    @classmethod
+    def _small_context(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(json.dumps(value, default=str)) > MAX_CONTEXT_BYTES:
+            raise ValueError(f"context must stay under {MAX_CONTEXT_BYTES} bytes of JSON")
+        return value
+
+
+class ActionBody(CamelModel):
+    action: str = Field(min_length=1, max_length=100)
+    comment: str | None = Field(None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict)
+    actor: str | None = Field(None, max_length=200, description="Who acts; the API key when omitted.")
+
+
+class SessionPage(CamelModel):
+    items: list[SessionView]
+    total: int
+    limit: int
+    offset: int
+
+
+class RevisionOut(CamelModel):
+    revision: int
+    session_id: str
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str
+    comment: str | None
+    data: dict[str, Any]
+    at: datetime
+
+
+def _actor(p: Principal, given: str | None) -> str:
+    return given or f"key:{p.key_id}"
+
+
+async def _bounded(call: Awaitable[T], settings_timeout: float) -> T:
+    """Temporal calls wait for a worker; answer 503 instead of hanging when none answers."""
+    try:
+        return await asyncio.wait_for(call, settings_timeout)
+    except TimeoutError:
+        raise ApiError(503, "NO_WORKER", "no worker answered in time; retry with the same Idempotency-Key") from None
+
+
+@router.post("/sessions", status_code=201, response_model=SessionView)
+async def create_session(
+    request: Request,
+    body: CreateSession,
+    engine: EngineDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Start a session on the latest (or the given) version of a process; it stays on that version."""
+    definition = await run_in_threadpool(processes.get, engine, p.tenant, body.process_type, body.process_version)
+    seed = f"{p.tenant}:{idempotency_key}" if idempotency_key else None
+    session_id = "ses_" + (hashlib.sha256(seed.encode()).hexdigest()[:24] if seed else uuid.uuid4().hex[:24])
+    start = SessionStart(
+        tenant=p.tenant,
+        session_id=session_id,
+        cart_id=body.cart_id,
+        reference=body.reference,
+        context=body.context,
+        definition=definition,
+        created_at=datetime.now(UTC),
+        actor=_actor(p, body.actor),
+    )
+    attributes = TypedSearchAttributes([
+        SearchAttributePair(sa.TENANT, p.tenant),
+        SearchAttributePair(sa.PROCESS_TYPE, definition.type),
+        SearchAttributePair(sa.CART_ID, body.cart_id),
+        SearchAttributePair(sa.STATUS, definition.initial_state),
+        *([SearchAttributePair(sa.REFERENCE, body.reference)] if body.reference else []),
+    ])
+    operation = WithStartWorkflowOperation(
+        SessionWorkflow.run,
+        start,
+        id=session_workflow_id(p.tenant, session_id),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        search_attributes=attributes,
+        static_summary=f"{definition.type} v{definition.version} session for cart {body.cart_id}",
+        static_details=f"tenant {p.tenant}, reference {body.reference or '-'}",
+    )
+
+    async def respond() -> tuple[int, Any]:
+        view = await _bounded(
+            client.execute_update_with_start_workflow(
+                SessionWorkflow.view_when_recorded, start_workflow_operation=operation
+            ),
+            settings.api_timeout_seconds,
+        )
+        return 201, view.model_dump(mode="json")
+
+    fingerprint = request_hash(request, body.model_dump(mode="json"))
+    return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
+
+
+@router.get("/sessions", response_model=SessionPage)
+async def list_sessions(
+    engine: EngineDep,
+    p: Reader,
+    status: str | None = None,
+    cart_id: Annotated[str | None, Query(alias="cartId")] = None,
+    process_type: Annotated[str | None, Query(alias="processType")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SessionPage:
+    """Sessions from the read model, newest first."""
+    items, total = await run_in_threadpool(
+        lambda: sessions.list_sessions(
+            engine, p.tenant, status=status, cart_id=cart_id, process_type=process_type, limit=limit, offset=offset
+        )
+    )
+    return SessionPage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/sessions/{session_id}", response_model=SessionView)
+async def get_session(session_id: str, client: TemporalDep, settings: SettingsDep, p: Reader) -> SessionView:
+    """The current state, read from the session's workflow (strongly consistent)."""
+    handle = client.get_workflow_handle_for(SessionWorkflow.run, session_workflow_id(p.tenant, session_id))
+    try:
+        return await _bounded(handle.query(SessionWorkflow.view), settings.api_timeout_seconds)
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            raise _not_found(session_id) from None
+        raise
+
+
+@router.post("/sessions/{session_id}/actions", response_model=SessionView)
+async def act_on_session(
+    request: Request,
+    session_id: str,
+    body: ActionBody,
+    engine: EngineDep,
+    client: TemporalDep,
+    settings: SettingsDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Apply an action; 409 with the allowed actions when the current state does not allow it."""
+    handle = client.get_workflow_handle_for(SessionWorkflow.run, session_workflow_id(p.tenant, session_id))
+    action = ActionRequest(action=body.action, comment=body.comment, data=body.data, actor=_actor(p, body.actor))
+
+    async def respond() -> tuple[int, Any]:
+        try:
+            view = await _bounded(
+                handle.execute_update(
+                    SessionWorkflow.act, action, id=f"act:{idempotency_key}" if idempotency_key else None
+                ),
+                settings.api_timeout_seconds,
+            )
+        except WorkflowUpdateFailedError as e:
+            cause = e.cause
+            if isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed":
+                detail = cause.details[0] if cause.details else {}
+                raise _not_allowed(body.action, detail.get("status"), detail.get("allowedActions", [])) from None
+            raise
+        except RPCError as e:
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Not found is also what a finished session's workflow answers: tell the two apart.
+            view = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
+            if view is None:
+                raise _not_found(session_id) from None
+            raise _not_allowed(body.action, view.status, []) from None
+        return 200, view.model_dump(mode="json")
+
+    fingerprint = request_hash(request, body.model_dump(mode="json"))
+    return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
+
+
+@router.get("/carts/{cart_id}/revisions", response_model=list[RevisionOut])
+async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader) -> list[RevisionOut]:
+    """Every change of every session of the cart, oldest first: who did what, when, from and to which state."""
+    revisions: list[Revision] = await run_in_threadpool(sessions.cart_revisions, engine, p.tenant, cart_id)
+    return [RevisionOut.model_validate(r.model_dump(exclude={"tenant", "cart_id"})) for r in revisions]
+
+
+def _not_found(session_id: str) -> ApiError:
+    return ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}", "id")
+
+
+def _not_allowed(action: str, status: str | None, allowed: list[str]) -> ApiError:
+    return ApiError(
+        409, "ACTION_NOT_ALLOWED", f"action {action!r} is not allowed in status {status!r}", "action",
+        currentStatus=status, allowedActions=allowed,
+    )
+
+

@@ -1,0 +1,164 @@
+"""Process definitions: a versioned document of states, transitions and steps, and its validation.
+
+Sessions interpret a definition; they never run code from it, so a tenant can register one
+through the API. Validation finds every mistake at once and names the field of each.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError
+
+from domain.errors import FieldError, InvalidDefinition
+from domain.model import CamelModel
+
+STATE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
+ACTION_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+TYPE_NAME = STATE_NAME
+
+
+class TimerStep(CamelModel):
+    """On entering the state, wait; if the session is still in it, apply `action` as the system."""
+
+    kind: Literal["timer"] = "timer"
+    after_seconds: int = Field(gt=0, le=366 * 24 * 3600)
+    action: str
+
+
+Step = Annotated[TimerStep, Field(discriminator="kind")]
+
+
+class StateDef(CamelModel):
+    name: str
+    description: str = ""
+    steps: list[Step] = Field(default_factory=list)
+
+
+class Transition(CamelModel):
+    from_: str = Field(alias="from")
+    action: str
+    to: str
+
+
+class ProcessDefinition(CamelModel):
+    """`version` is assigned by the registry: registering a type again makes its next version."""
+
+    type: str
+    version: int | None = None
+    description: str = ""
+    states: list[StateDef] = Field(min_length=1)
+    initial_state: str
+    terminal_states: list[str]
+    transitions: list[Transition]
+
+    def state(self, name: str) -> StateDef | None:
+        return next((s for s in self.states if s.name == name), None)
+
+    def allowed_actions(self, status: str) -> list[str]:
+        return [t.action for t in self.transitions if t.from_ == status]
+
+    def target(self, status: str, action: str) -> str | None:
+        return next((t.to for t in self.transitions if t.from_ == status and t.action == action), None)
+
+    def is_terminal(self, status: str) -> bool:
+        return status in self.terminal_states
+
+
+def validate_definition(body: dict[str, Any] | ProcessDefinition) -> ProcessDefinition:
+    """Parse and check a definition; raise `InvalidDefinition` listing every problem found."""
+    if isinstance(body, ProcessDefinition):
+        definition = body
+    else:
+        try:
+            definition = ProcessDefinition.model_validate(body)
+        except ValidationError as e:
+            raise InvalidDefinition([FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"])) for x in e.errors()]) from None
+    errors = _check(definition)
+    if errors:
+        raise InvalidDefinition(errors)
+    return definition
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """`("transitions", 0, "from")` -> `transitions[0].from`, the way errors name fields."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _check(d: ProcessDefinition) -> list[FieldError]:
+    errors: list[FieldError] = []
+
+    def err(code: str, message: str, field: str) -> None:
+        errors.append(FieldError(code, message, field))
+
+    if not TYPE_NAME.match(d.type):
+        err("INVALID_NAME", f"process type {d.type!r} must be UPPER_SNAKE_CASE", "type")
+    names: set[str] = set()
+    for i, s in enumerate(d.states):
+        if not STATE_NAME.match(s.name):
+            err("INVALID_NAME", f"state {s.name!r} must be UPPER_SNAKE_CASE", f"states[{i}].name")
+        if s.name in names:
+            err("DUPLICATE_STATE", f"state {s.name!r} is defined twice", f"states[{i}].name")
+        names.add(s.name)
+    if d.initial_state not in names:
+        err("UNKNOWN_STATE", f"initial state {d.initial_state!r} is not a defined state", "initialState")
+    if not d.terminal_states:
+        err("NO_TERMINAL_STATE", "a process needs at least one terminal state", "terminalStates")
+    for i, name in enumerate(d.terminal_states):
+        if name not in names:
+            err("UNKNOWN_STATE", f"terminal state {name!r} is not a defined state", f"terminalStates[{i}]")
+
+    seen: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(d.transitions):
+        field = f"transitions[{i}]"
+        if not ACTION_NAME.match(t.action):
+            err("INVALID_NAME", f"action {t.action!r} must be lower_snake_case", f"{field}.action")
+        for end, value in (("from", t.from_), ("to", t.to)):
+            if value not in names:
+                err("UNKNOWN_STATE", f"state {value!r} is not a defined state", f"{field}.{end}")
+        if t.from_ in d.terminal_states:
+            err("TERMINAL_HAS_TRANSITION", f"terminal state {t.from_!r} cannot have transitions", f"{field}.from")
+        key = (t.from_, t.action)
+        if key in seen:
+            err(
+                "DUPLICATE_ACTION",
+                f"action {t.action!r} leaves {t.from_!r} twice (also transitions[{seen[key]}])",
+                f"{field}.action",
+            )
+        seen.setdefault(key, i)
+
+    for i, s in enumerate(d.states):
+        for j, step in enumerate(s.steps):
+            if (s.name, step.action) not in seen:
+                err(
+                    "UNKNOWN_ACTION",
+                    f"timer action {step.action!r} is not a transition out of {s.name!r}",
+                    f"states[{i}].steps[{j}].action",
+                )
+
+    if errors:  # reachability is only meaningful on a well-formed graph
+        return errors
+    reachable = _closure({d.initial_state}, {(t.from_, t.to) for t in d.transitions})
+    finishing = _closure(set(d.terminal_states), {(t.to, t.from_) for t in d.transitions})
+    for i, s in enumerate(d.states):
+        if s.name not in reachable:
+            err("UNREACHABLE_STATE", f"state {s.name!r} cannot be reached from {d.initial_state!r}", f"states[{i}].name")
+        elif s.name not in finishing:
+            err("DEAD_END_STATE", f"no terminal state can be reached from {s.name!r}", f"states[{i}].name")
+    return errors
+
+
+def _closure(start: set[str], edges: set[tuple[str, str]]) -> set[str]:
+    seen, queue = set(start), deque(start)
+    while queue:
+        node = queue.popleft()
+        for a, b in edges:
+            if a == node and b not in seen:
+                seen.add(b)
+                queue.append(b)
+    return seen

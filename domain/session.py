@@ -1,0 +1,89 @@
+"""Session types shared by the API, the workflow and the activities, and the one transition rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from domain.model import CamelModel
+from domain.process import ProcessDefinition
+
+SYSTEM_ACTOR = "system"
+
+
+class SessionStart(CamelModel):
+    """Everything a session workflow needs; the definition is embedded so the session is pinned to it."""
+
+    tenant: str
+    session_id: str
+    cart_id: str
+    reference: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+    definition: ProcessDefinition
+    created_at: datetime
+    actor: str = SYSTEM_ACTOR
+    # Carried across continue-as-new:
+    status: str | None = None
+    revision: int = 0
+    updated_at: datetime | None = None
+
+
+class ActionRequest(CamelModel):
+    action: str
+    comment: str | None = Field(None, max_length=2000)
+    data: dict[str, Any] = Field(default_factory=dict)
+    actor: str = SYSTEM_ACTOR
+
+
+class SessionView(CamelModel):
+    id: str
+    process_type: str
+    process_version: int
+    cart_id: str
+    reference: str | None
+    status: str
+    allowed_actions: list[str]
+    terminal: bool
+    revision: int
+    context: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class Revision(CamelModel):
+    """One change of a session: revision 0 is its creation (`action` is `create`, `from` is null)."""
+
+    tenant: str
+    session_id: str
+    cart_id: str
+    revision: int
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str
+    comment: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    at: datetime
+
+
+class SessionChange(CamelModel):
+    """What the bookkeeping activity writes in one transaction: the revision and the read-model row."""
+
+    view: SessionView
+    revision: Revision
+
+
+class ActionNotAllowed(Exception):
+    def __init__(self, action: str, status: str, allowed: list[str]) -> None:
+        self.action, self.status, self.allowed = action, status, allowed
+        super().__init__(f"action {action!r} is not allowed in status {status!r}")
+
+
+def next_status(definition: ProcessDefinition, status: str, action: str) -> str:
+    """The state `action` leads to from `status`, or `ActionNotAllowed`."""
+    target = definition.target(status, action)
+    if target is None:
+        raise ActionNotAllowed(action, status, definition.allowed_actions(status))
+    return target

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces of the orchestrator: settings, logging and the `fulfillment` CLI."""

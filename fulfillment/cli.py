@@ -1,0 +1,71 @@
+"""The `fulfillment` command: `dev` (whole stack), `api`, `worker`, and `tenant create|list`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from fulfillment.logs import configure_logging
+from fulfillment.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fulfillment", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run Temporal dev server, worker and API together")
+    sub.add_parser("api", help="run the HTTP API")
+    sub.add_parser("worker", help="run a worker")
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="tenant_command", required=True)
+    create = tenant.add_parser("create", help="create a tenant and print its API key (shown once)")
+    create.add_argument("name", help="tenant id: a-z, 0-9 and '-'")
+    create.add_argument("--scopes", help="comma-separated scopes (default: all but admin)")
+    tenant.add_parser("list", help="list tenants")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    if args.command == "dev":
+        from fulfillment.dev import run_dev
+
+        return run_dev(settings)
+    if args.command == "api":
+        import uvicorn
+
+        from api.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                    access_log=False, log_config=None)
+        return 0
+    if args.command == "worker":
+        from workers.sessions import run_worker
+
+        asyncio.run(run_worker(settings))
+        return 0
+    return _tenant(args, settings)
+
+
+def _tenant(args: argparse.Namespace, settings: Settings) -> int:
+    from domain.errors import DomainError
+    from storage import tenants
+    from storage.engine import make_engine, migrate
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    if args.tenant_command == "list":
+        for t in tenants.list_tenants(engine):
+            print(f"{t.id}\t{t.name}\t{t.created_at.isoformat()}")
+        return 0
+    scopes = [s.strip() for s in args.scopes.split(",")] if args.scopes else None
+    try:
+        tenants.create_tenant(engine, args.name)
+        key = tenants.issue_key(engine, args.name, scopes, label="cli")
+    except (DomainError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"tenant {args.name} created; API key (shown once, store it now):\n{key}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

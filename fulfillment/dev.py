@@ -1,0 +1,154 @@
+"""`fulfillment dev`: the whole stack in one terminal, each part a child process.
+
+Children run in their own process group, so Ctrl-C reaches only this supervisor, which stops
+them in order (API, worker, then Temporal); they also die with it if it is killed outright.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import structlog
+
+from fulfillment.devserver import DevServerConfig
+from fulfillment.settings import Settings
+from storage.engine import make_engine, migrate
+from storage.tenants import ensure_tenant_with_key
+
+log = structlog.get_logger(__name__)
+DEV_TENANT = "dev"
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) != 0
+
+
+def _wait_for(what: str, check: callable, timeout: float, procs: list[subprocess.Popen[bytes]]) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError(f"a child process exited while waiting for {what}")
+        if check():  # type: ignore[misc]
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def bootstrap_key(settings: Settings) -> str:
+    """The dev tenant's key: from the environment, else the one kept in the data dir, else a new one."""
+    if settings.bootstrap_api_key:
+        return settings.bootstrap_api_key
+    path = settings.data_dir / "dev-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    key = f"ffk_dev{secrets.token_hex(4)}_{secrets.token_urlsafe(24).replace('_', '-')}"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def run_dev(settings: Settings) -> int:
+    config = DevServerConfig.load()
+    fields = settings.model_fields_set
+    port = settings.temporal_port or config.port
+    ui_port = settings.temporal_ui_port or config.ui_port
+    namespace = settings.temporal_namespace if "temporal_namespace" in fields else config.namespace
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for name, p in (("Temporal", port), ("Temporal UI", ui_port), ("API", settings.api_port)):
+        if not _port_free(config.ip, p):
+            print(f"error: port {p} for the {name} is in use; set FULFILLMENT_*_PORT to another", file=sys.stderr)
+            return 2
+
+    env = {
+        **os.environ,
+        "FULFILLMENT_DATA_DIR": str(settings.data_dir.resolve()),
+        "FULFILLMENT_DATABASE_URL": settings.resolved_database_url,
+        "FULFILLMENT_TEMPORAL_ADDRESS": f"{config.ip}:{port}",
+        "FULFILLMENT_TEMPORAL_NAMESPACE": namespace,
+        "FULFILLMENT_API_PORT": str(settings.api_port),
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        procs.append(proc)
+        return proc
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        spawn(config.command(settings.data_dir, port, ui_port, namespace))
+        _wait_for("Temporal", lambda: not _port_free(config.ip, port), 60, procs)
+        engine = make_engine(settings.resolved_database_url)
+        migrate(engine)
+        key = bootstrap_key(settings)
+        ensure_tenant_with_key(engine, DEV_TENANT, key)
+        engine.dispose()
+        cli = [sys.executable, "-m", "fulfillment.cli"]
+        spawn([*cli, "worker"])
+        spawn([*cli, "api"])
+        health = f"http://127.0.0.1:{settings.api_port}/health"
+        _wait_for("the API and worker", lambda: _healthy(health), 90, procs)
+        print(
+            "\nFulfillment stack is up\n"
+            f"  API docs     http://127.0.0.1:{settings.api_port}/docs\n"
+            f"  Temporal UI  http://{config.ip}:{ui_port}/namespaces/{namespace}/workflows\n"
+            f"  Tenant       {DEV_TENANT}\n"
+            f"  API key      {key}\n"
+            f"  Data         {settings.data_dir.resolve()}\n"
+            "Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        while not stopping:
+            if any(p.poll() is not None for p in procs):
+                log.error("dev.child_exited", codes=[p.returncode for p in procs])
+                return 1
+            time.sleep(0.2)
+        return 0
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        _stop_all(procs)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Newest first (API, worker, Temporal): SIGTERM, then SIGKILL what is still there after 15 s."""
+    for proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,43 @@
+"""Configuration from `FULFILLMENT_*` environment variables, one object shared by every process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FULFILLMENT_", extra="ignore")
+
+    data_dir: Path = Field(Path(".data"), description="Where SQLite files and the dev key live.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset.")
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("fulfillment", description="Temporal namespace.")
+    task_queue: str = Field("fulfillment-sessions", description="Task queue of session workflows.")
+    api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
+    api_port: int = Field(8000, description="API port.")
+    temporal_port: int | None = Field(None, description="Dev server gRPC port (temporal-dev.yaml when unset).")
+    temporal_ui_port: int | None = Field(None, description="Dev server UI port (temporal-dev.yaml when unset).")
+    bootstrap_api_key: str | None = Field(None, description="The dev tenant's API key; generated when unset.")
+    api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
+    log_format: str = Field("pretty", description="`pretty` for development, `json` for production.")
+    log_level: str = Field("INFO", description="Log level.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            url = self.database_url
+            # One driver for PostgreSQL: psycopg 3.
+            for prefix in ("postgresql://", "postgres://"):
+                if url.startswith(prefix):
+                    return "postgresql+psycopg://" + url[len(prefix) :]
+            return url
+        return f"sqlite:///{(self.data_dir / 'fulfillment.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

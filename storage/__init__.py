@@ -1,0 +1,1 @@
+"""SQL storage: configuration, tenants and keys, read models and the revision trail."""

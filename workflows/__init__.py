@@ -1,0 +1,1 @@
+"""Temporal workflow classes: deterministic and sandbox-safe; they import only `domain`."""

@@ -1,0 +1,153 @@
+"""The session workflow: an interpreter of the process definition the session was started with.
+
+Actions arrive as Updates. The validator refuses what the current state does not allow, so a
+refused action never reaches history. Each accepted change is written to the revision trail and
+the read model by a local activity before the Update returns, so a caller reads its own write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.process import TimerStep
+    from domain.session import (
+        ActionNotAllowed,
+        ActionRequest,
+        Revision,
+        SessionChange,
+        SessionStart,
+        SessionView,
+        next_status,
+    )
+    from workflows import search_attributes as sa
+
+RECORD = "record_session_change"
+TIMER_ACTOR = "system:timer"
+
+
+@workflow.defn(name="FulfillmentSession")
+class SessionWorkflow:
+    @workflow.init
+    def __init__(self, start: SessionStart) -> None:
+        self._start = start
+        self._definition = start.definition
+        self._status = start.status or start.definition.initial_state
+        self._revision = start.revision
+        self._updated_at = start.updated_at or start.created_at
+        self._recorded = start.revision if start.status else -1
+
+    @workflow.run
+    async def run(self, start: SessionStart) -> SessionView:
+        if self._recorded < 0:
+            await self._record("create", None, ActionRequest(action="create", actor=start.actor))
+        while not self._definition.is_terminal(self._status):
+            if workflow.info().is_continue_as_new_suggested():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._carry_over())
+            await self._wait_for_change_or_timer()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    async def _wait_for_change_or_timer(self) -> None:
+        revision = self._revision
+        timer = self._timer()
+        timeout = None
+        if timer is not None:
+            elapsed = (workflow.now() - self._updated_at).total_seconds()
+            timeout = timedelta(seconds=max(timer.after_seconds - elapsed, 0))
+        try:
+            await workflow.wait_condition(
+                lambda: self._revision != revision or workflow.info().is_continue_as_new_suggested(),
+                timeout=timeout,
+            )
+        except asyncio.TimeoutError:
+            assert timer is not None
+            await self._transition(ActionRequest(action=timer.action, actor=TIMER_ACTOR))
+
+    def _timer(self) -> TimerStep | None:
+        state = self._definition.state(self._status)
+        return next((step for step in state.steps if isinstance(step, TimerStep)), None) if state else None
+
+    @workflow.update(name="act")
+    async def act(self, request: ActionRequest) -> SessionView:
+        return await self._transition(request)
+
+    @act.validator
+    def _validate_act(self, request: ActionRequest) -> None:
+        try:
+            next_status(self._definition, self._status, request.action)
+        except ActionNotAllowed as e:
+            raise ApplicationError(
+                str(e),
+                {"status": e.status, "allowedActions": e.allowed},
+                type="ActionNotAllowed",
+                non_retryable=True,
+            ) from None
+
+    @workflow.update(name="view_when_recorded")
+    async def view_when_recorded(self) -> SessionView:
+        """The current view once it is in the read model (used right after start)."""
+        await workflow.wait_condition(lambda: self._recorded >= self._revision)
+        return self.view()
+
+    @workflow.query(name="view")
+    def view(self) -> SessionView:
+        return SessionView(
+            id=self._start.session_id,
+            process_type=self._definition.type,
+            process_version=self._definition.version or 1,
+            cart_id=self._start.cart_id,
+            reference=self._start.reference,
+            status=self._status,
+            allowed_actions=self._definition.allowed_actions(self._status),
+            terminal=self._definition.is_terminal(self._status),
+            revision=self._revision,
+            context=self._start.context,
+            created_at=self._start.created_at,
+            updated_at=self._updated_at,
+        )
+
+    async def _transition(self, request: ActionRequest) -> SessionView:
+        """Change state synchronously (so a concurrent validator sees it), then record it."""
+        source = self._status
+        self._status = next_status(self._definition, source, request.action)
+        self._revision += 1
+        self._updated_at = workflow.now()
+        return await self._record(request.action, source, request)
+
+    async def _record(self, action: str, source: str | None, request: ActionRequest) -> SessionView:
+        view = self.view()
+        revision = Revision(
+            tenant=self._start.tenant,
+            session_id=view.id,
+            cart_id=view.cart_id,
+            revision=view.revision,
+            action=action,
+            from_=source,
+            to=view.status,
+            actor=request.actor,
+            comment=request.comment,
+            data=request.data,
+            at=view.updated_at,
+        )
+        workflow.upsert_search_attributes([sa.STATUS.value_set(view.status)])
+        workflow.set_current_details(
+            f"**{view.status}** (revision {view.revision}); allowed: {', '.join(view.allowed_actions) or 'none'}"
+        )
+        await workflow.execute_local_activity(
+            RECORD,
+            SessionChange(view=view, revision=revision),
+            start_to_close_timeout=timedelta(seconds=15),
+        )
+        self._recorded = max(self._recorded, view.revision)
+        return view
+
+    def _carry_over(self) -> SessionStart:
+        return self._start.model_copy(
+            update={"status": self._status, "revision": self._revision, "updated_at": self._updated_at}
+        )
