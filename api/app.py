@@ -31,11 +31,15 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         app.state.engine.dispose()
 
-    app = FastAPI(title="Fulfillment orchestrator", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Fulfillment orchestrator", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
     errors.install(app)
 
     @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
@@ -18,20 +18,21 @@ from storage.tenants import Principal
 
 
 def engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    found: Engine = request.app.state.engine
+    return found
 
 
 def temporal(request: Request) -> Client:
-    return request.app.state.temporal  # type: ignore[no-any-return]
+    found: Client = request.app.state.temporal
+    return found
 
 
 def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    found: Settings = request.app.state.settings
+    return found
 
 
-async def principal(
-    request: Request, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
+async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise ApiError(401, "UNAUTHENTICATED", "send `Authorization: Bearer <api key>`")
     found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, authorization[7:].strip())
@@ -41,7 +42,7 @@ async def principal(
     return found
 
 
-def require(scope: str) -> Callable[..., Principal]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that answers 403 unless the key has `scope` (or `admin`)."""
 
     async def check(p: Annotated[Principal, Depends(principal)]) -> Principal:

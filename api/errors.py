@@ -34,14 +34,24 @@ def problem(
 class ApiError(Exception):
     """An error raised by a route; rendered as a problem with optional extra members."""
 
-    def __init__(self, http_status: int, code: str, message: str, field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, http_status: int, code: str, message: str, field: str | None = None, **extra: Any
+    ) -> None:
         self.status, self.extra = http_status, extra
         self.error = FieldError(code, message, field)
         super().__init__(message)
 
 
-_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
-           409: "Conflict", 422: "Unprocessable content", 503: "Service unavailable"}
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    422: "Unprocessable content",
+    503: "Service unavailable",
+}
 
 
 def install(app: FastAPI) -> None:

@@ -40,11 +40,14 @@ async def idempotent(
         if stored is not None:
             if stored.request_hash != fingerprint:
                 raise ApiError(
-                    422, "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was used with a different request", "Idempotency-Key",
+                    422,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used with a different request",
+                    "Idempotency-Key",
                 )
-            return JSONResponse(stored.response, status_code=stored.status_code,
-                                headers={"Idempotent-Replayed": "true"})
+            return JSONResponse(
+                stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
     status, body = await respond()
     if key:
         await run_in_threadpool(idempotency.save, engine, tenant, key, fingerprint, status, body)

@@ -75,7 +75,9 @@ def validate_definition(body: dict[str, Any] | ProcessDefinition) -> ProcessDefi
         try:
             definition = ProcessDefinition.model_validate(body)
         except ValidationError as e:
-            raise InvalidDefinition([FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"])) for x in e.errors()]) from None
+            raise InvalidDefinition(
+                [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"])) for x in e.errors()]
+            ) from None
     errors = _check(definition)
     if errors:
         raise InvalidDefinition(errors)
@@ -122,7 +124,11 @@ def _check(d: ProcessDefinition) -> list[FieldError]:
             if value not in names:
                 err("UNKNOWN_STATE", f"state {value!r} is not a defined state", f"{field}.{end}")
         if t.from_ in d.terminal_states:
-            err("TERMINAL_HAS_TRANSITION", f"terminal state {t.from_!r} cannot have transitions", f"{field}.from")
+            err(
+                "TERMINAL_HAS_TRANSITION",
+                f"terminal state {t.from_!r} cannot have transitions",
+                f"{field}.from",
+            )
         key = (t.from_, t.action)
         if key in seen:
             err(
@@ -147,7 +153,11 @@ def _check(d: ProcessDefinition) -> list[FieldError]:
     finishing = _closure(set(d.terminal_states), {(t.to, t.from_) for t in d.transitions})
     for i, s in enumerate(d.states):
         if s.name not in reachable:
-            err("UNREACHABLE_STATE", f"state {s.name!r} cannot be reached from {d.initial_state!r}", f"states[{i}].name")
+            err(
+                "UNREACHABLE_STATE",
+                f"state {s.name!r} cannot be reached from {d.initial_state!r}",
+                f"states[{i}].name",
+            )
         elif s.name not in finishing:
             err("DEAD_END_STATE", f"no terminal state can be reached from {s.name!r}", f"states[{i}].name")
     return errors

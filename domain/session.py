@@ -22,9 +22,9 @@ class SessionStart(CamelModel):
     reference: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
     definition: ProcessDefinition
-    created_at: datetime
     actor: str = SYSTEM_ACTOR
-    # Carried across continue-as-new:
+    # Set by the workflow from workflow time (never a caller's clock) and carried across continue-as-new:
+    created_at: datetime | None = None
     status: str | None = None
     revision: int = 0
     updated_at: datetime | None = None

@@ -16,7 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dev", help="run Temporal dev server, worker and API together")
     sub.add_parser("api", help="run the HTTP API")
     sub.add_parser("worker", help="run a worker")
-    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(dest="tenant_command", required=True)
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="tenant_command", required=True
+    )
     create = tenant.add_parser("create", help="create a tenant and print its API key (shown once)")
     create.add_argument("name", help="tenant id: a-z, 0-9 and '-'")
     create.add_argument("--scopes", help="comma-separated scopes (default: all but admin)")
@@ -34,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
 
         from api.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
-                    access_log=False, log_config=None)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            access_log=False,
+            log_config=None,
+        )
         return 0
     if args.command == "worker":
         from workers.sessions import run_worker

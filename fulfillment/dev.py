@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import structlog
 
@@ -72,7 +71,10 @@ def run_dev(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for name, p in (("Temporal", port), ("Temporal UI", ui_port), ("API", settings.api_port)):
         if not _port_free(config.ip, p):
-            print(f"error: port {p} for the {name} is in use; set FULFILLMENT_*_PORT to another", file=sys.stderr)
+            print(
+                f"error: port {p} for the {name} is in use; set FULFILLMENT_*_PORT to another",
+                file=sys.stderr,
+            )
             return 2
 
     env = {
@@ -86,7 +88,7 @@ def run_dev(settings: Settings) -> int:
     procs: list[subprocess.Popen[bytes]] = []
 
     def spawn(cmd: list[str]) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)  # noqa: PLW1509
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
         procs.append(proc)
         return proc
 

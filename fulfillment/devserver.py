@@ -29,17 +29,31 @@ class DevServerConfig(BaseModel):
 
     def command(self, data_dir: Path, port: int, ui_port: int, namespace: str) -> list[str]:
         cmd = [
-            temporal_binary(), "server", "start-dev",
-            "--ip", self.ip, "--port", str(port), "--ui-port", str(ui_port),
-            "--db-filename", str((data_dir / self.db_filename).resolve()),
-            "--namespace", namespace, "--log-level", self.log_level,
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            self.ip,
+            "--port",
+            str(port),
+            "--ui-port",
+            str(ui_port),
+            "--db-filename",
+            str((data_dir / self.db_filename).resolve()),
+            "--namespace",
+            namespace,
+            "--log-level",
+            self.log_level,
         ]
         for key, kind in self.search_attributes.items():
             cmd += ["--search-attribute", f"{key}={kind}"]
         for key, value in self.sqlite_pragmas.items():
             cmd += ["--sqlite-pragma", f"{key}={value}"]
         for key, value in self.dynamic_config.items():
-            cmd += ["--dynamic-config-value", f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}"]
+            cmd += [
+                "--dynamic-config-value",
+                f"{key}={yaml.safe_dump(value, default_flow_style=True).strip()}",
+            ]
         return cmd
 
 

@@ -19,8 +19,12 @@ class Settings(BaseSettings):
     task_queue: str = Field("fulfillment-sessions", description="Task queue of session workflows.")
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
-    temporal_port: int | None = Field(None, description="Dev server gRPC port (temporal-dev.yaml when unset).")
-    temporal_ui_port: int | None = Field(None, description="Dev server UI port (temporal-dev.yaml when unset).")
+    temporal_port: int | None = Field(
+        None, description="Dev server gRPC port (temporal-dev.yaml when unset)."
+    )
+    temporal_ui_port: int | None = Field(
+        None, description="Dev server UI port (temporal-dev.yaml when unset)."
+    )
     bootstrap_api_key: str | None = Field(None, description="The dev tenant's API key; generated when unset.")
     api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
     log_format: str = Field("pretty", description="`pretty` for development, `json` for production.")

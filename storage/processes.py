@@ -68,9 +68,7 @@ def get(engine: Engine, tenant: str, type_: str, version: int | None = None) -> 
 
 def list_latest(engine: Engine, tenant: str) -> list[ProcessDefinition]:
     with session_scope(engine) as s:
-        rows = s.exec(
-            select(ProcessDefinitionRow).where(ProcessDefinitionRow.tenant_id == tenant)
-        ).all()
+        rows = s.exec(select(ProcessDefinitionRow).where(ProcessDefinitionRow.tenant_id == tenant)).all()
     latest: dict[str, ProcessDefinition] = dict(BUILTINS)
     for row in rows:
         known = latest.get(row.type)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -39,7 +41,7 @@ def record_change(engine: Engine, change: SessionChange) -> None:
                 setattr(row, name, value)
 
 
-def _row_fields(view: SessionView) -> dict[str, object]:
+def _row_fields(view: SessionView) -> dict[str, Any]:
     return {
         "id": view.id,
         "process_type": view.process_type,
@@ -100,7 +102,11 @@ def cart_revisions(engine: Engine, tenant: str, cart_id: str) -> list[Revision]:
         rows = s.exec(
             select(SessionRevisionRow)
             .where(SessionRevisionRow.tenant_id == tenant, SessionRevisionRow.cart_id == cart_id)
-            .order_by(col(SessionRevisionRow.at), col(SessionRevisionRow.session_id), col(SessionRevisionRow.revision))
+            .order_by(
+                col(SessionRevisionRow.at),
+                col(SessionRevisionRow.session_id),
+                col(SessionRevisionRow.revision),
+            )
         ).all()
     return [
         Revision(

@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from activities.sessions import SessionActivities
 from fulfillment.settings import Settings
 from storage.engine import make_engine
-from workers.temporal_client import connect
+from workers.temporal_client import connect, ensure_search_attributes
 from workflows.session import SessionWorkflow
 
 log = structlog.get_logger(__name__)
@@ -27,8 +27,8 @@ def build_worker(client: Client, engine: Engine, task_queue: str, executor: Thre
         workflows=[SessionWorkflow],
         activities=[SessionActivities(engine).record_session_change],
         activity_executor=executor,
-        max_concurrent_activities=32,
-        max_concurrent_local_activities=32,
+        max_concurrent_activities=executor._max_workers,
+        max_concurrent_local_activities=executor._max_workers,
     )
 
 
@@ -36,6 +36,7 @@ async def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and exit."""
     engine = make_engine(settings.resolved_database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
+    await ensure_search_attributes(client)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,7 +7,6 @@ the read model by a local activity before the Update returns, so a caller reads 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -38,7 +37,8 @@ class SessionWorkflow:
         self._definition = start.definition
         self._status = start.status or start.definition.initial_state
         self._revision = start.revision
-        self._updated_at = start.updated_at or start.created_at
+        self._created_at = start.created_at or workflow.now()
+        self._updated_at = start.updated_at or self._created_at
         self._recorded = start.revision if start.status else -1
 
     @workflow.run
@@ -65,7 +65,7 @@ class SessionWorkflow:
                 lambda: self._revision != revision or workflow.info().is_continue_as_new_suggested(),
                 timeout=timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             assert timer is not None
             await self._transition(ActionRequest(action=timer.action, actor=TIMER_ACTOR))
 
@@ -108,7 +108,7 @@ class SessionWorkflow:
             terminal=self._definition.is_terminal(self._status),
             revision=self._revision,
             context=self._start.context,
-            created_at=self._start.created_at,
+            created_at=self._created_at,
             updated_at=self._updated_at,
         )
 
@@ -136,9 +136,8 @@ class SessionWorkflow:
             at=view.updated_at,
         )
         workflow.upsert_search_attributes([sa.STATUS.value_set(view.status)])
-        workflow.set_current_details(
-            f"**{view.status}** (revision {view.revision}); allowed: {', '.join(view.allowed_actions) or 'none'}"
-        )
+        allowed = ", ".join(view.allowed_actions) or "none"
+        workflow.set_current_details(f"**{view.status}** (revision {view.revision}); allowed: {allowed}")
         await workflow.execute_local_activity(
             RECORD,
             SessionChange(view=view, revision=revision),
@@ -149,5 +148,10 @@ class SessionWorkflow:
 
     def _carry_over(self) -> SessionStart:
         return self._start.model_copy(
-            update={"status": self._status, "revision": self._revision, "updated_at": self._updated_at}
+            update={
+                "status": self._status,
+                "revision": self._revision,
+                "created_at": self._created_at,
+                "updated_at": self._updated_at,
+            }
         )

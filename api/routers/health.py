@@ -41,7 +41,8 @@ async def health(engine: EngineDep, client: TemporalDep, settings: SettingsDep) 
         checks["temporal"] = {"ok": True}
         now = datetime.now(UTC)
         live = [
-            p.identity for p in response.pollers
+            p.identity
+            for p in response.pollers
             if now - p.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESH
         ]
         checks["worker"] = {"ok": bool(live), "pollers": live, "taskQueue": settings.task_queue}

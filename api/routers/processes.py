@@ -25,16 +25,25 @@ async def register_process(
     engine: EngineDep,
     p: Writer,
     idempotency_key: IdempotencyKey = None,
-    body: dict[str, Any] = Body(..., examples=[{
-        "type": "GIFT_WRAP", "description": "Wrap, then hand over",
-        "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "DONE"}, {"name": "CANCELLED"}],
-        "initialState": "CREATED", "terminalStates": ["DONE", "CANCELLED"],
-        "transitions": [{"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
-                        {"from": "WRAPPED", "action": "finish", "to": "DONE"},
-                        {"from": "CREATED", "action": "cancel", "to": "CANCELLED"}],
-    }]),
+    body: dict[str, Any] = Body(
+        ...,
+        examples=[
+            {
+                "type": "GIFT_WRAP",
+                "description": "Wrap, then hand over",
+                "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "DONE"}, {"name": "CANCELLED"}],
+                "initialState": "CREATED",
+                "terminalStates": ["DONE", "CANCELLED"],
+                "transitions": [
+                    {"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
+                    {"from": "WRAPPED", "action": "finish", "to": "DONE"},
+                    {"from": "CREATED", "action": "cancel", "to": "CANCELLED"},
+                ],
+            }
+        ],
+    ),
 ) -> JSONResponse:
-    """Validate and store a definition as the next version of its type; sessions already running keep theirs."""
+    """Store a definition as the next version of its type; running sessions keep theirs."""
     definition = validate_definition({**body, "version": None})
 
     async def respond() -> tuple[int, Any]:

@@ -7,28 +7,25 @@ import hashlib
 import json
 import uuid
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import session_client
 from api.deps import EngineDep, SettingsDep, TemporalDep, require
 from api.errors import ApiError
 from api.idempotency import IdempotencyKey, idempotent, request_hash
-from domain.ids import session_workflow_id
 from domain.model import CamelModel
 from domain.session import ActionRequest, Revision, SessionStart, SessionView
 from storage import processes, sessions
 from storage.tenants import Principal
-from workflows import search_attributes as sa
-from workflows.session import SessionWorkflow
 
 router = APIRouter(tags=["sessions"])
 Reader = Annotated[Principal, Depends(require("sessions:read"))]
@@ -88,7 +85,9 @@ async def _bounded(call: Awaitable[T], settings_timeout: float) -> T:
     try:
         return await asyncio.wait_for(call, settings_timeout)
     except TimeoutError:
-        raise ApiError(503, "NO_WORKER", "no worker answered in time; retry with the same Idempotency-Key") from None
+        raise ApiError(
+            503, "NO_WORKER", "no worker answered in time; retry with the same Idempotency-Key"
+        ) from None
 
 
 @router.post("/sessions", status_code=201, response_model=SessionView)
@@ -102,7 +101,9 @@ async def create_session(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Start a session on the latest (or the given) version of a process; it stays on that version."""
-    definition = await run_in_threadpool(processes.get, engine, p.tenant, body.process_type, body.process_version)
+    definition = await run_in_threadpool(
+        processes.get, engine, p.tenant, body.process_type, body.process_version
+    )
     seed = f"{p.tenant}:{idempotency_key}" if idempotency_key else None
     session_id = "ses_" + (hashlib.sha256(seed.encode()).hexdigest()[:24] if seed else uuid.uuid4().hex[:24])
     start = SessionStart(
@@ -112,33 +113,12 @@ async def create_session(
         reference=body.reference,
         context=body.context,
         definition=definition,
-        created_at=datetime.now(UTC),
         actor=_actor(p, body.actor),
-    )
-    attributes = TypedSearchAttributes([
-        SearchAttributePair(sa.TENANT, p.tenant),
-        SearchAttributePair(sa.PROCESS_TYPE, definition.type),
-        SearchAttributePair(sa.CART_ID, body.cart_id),
-        SearchAttributePair(sa.STATUS, definition.initial_state),
-        *([SearchAttributePair(sa.REFERENCE, body.reference)] if body.reference else []),
-    ])
-    operation = WithStartWorkflowOperation(
-        SessionWorkflow.run,
-        start,
-        id=session_workflow_id(p.tenant, session_id),
-        task_queue=settings.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        search_attributes=attributes,
-        static_summary=f"{definition.type} v{definition.version} session for cart {body.cart_id}",
-        static_details=f"tenant {p.tenant}, reference {body.reference or '-'}",
     )
 
     async def respond() -> tuple[int, Any]:
         view = await _bounded(
-            client.execute_update_with_start_workflow(
-                SessionWorkflow.view_when_recorded, start_workflow_operation=operation
-            ),
-            settings.api_timeout_seconds,
+            session_client.start(client, settings.task_queue, start), settings.api_timeout_seconds
         )
         return 201, view.model_dump(mode="json")
 
@@ -159,7 +139,13 @@ async def list_sessions(
     """Sessions from the read model, newest first."""
     items, total = await run_in_threadpool(
         lambda: sessions.list_sessions(
-            engine, p.tenant, status=status, cart_id=cart_id, process_type=process_type, limit=limit, offset=offset
+            engine,
+            p.tenant,
+            status=status,
+            cart_id=cart_id,
+            process_type=process_type,
+            limit=limit,
+            offset=offset,
         )
     )
     return SessionPage(items=items, total=total, limit=limit, offset=offset)
@@ -168,9 +154,8 @@ async def list_sessions(
 @router.get("/sessions/{session_id}", response_model=SessionView)
 async def get_session(session_id: str, client: TemporalDep, settings: SettingsDep, p: Reader) -> SessionView:
     """The current state, read from the session's workflow (strongly consistent)."""
-    handle = client.get_workflow_handle_for(SessionWorkflow.run, session_workflow_id(p.tenant, session_id))
     try:
-        return await _bounded(handle.query(SessionWorkflow.view), settings.api_timeout_seconds)
+        return await _bounded(session_client.view(client, p.tenant, session_id), settings.api_timeout_seconds)
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
             raise _not_found(session_id) from None
@@ -189,31 +174,33 @@ async def act_on_session(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Apply an action; 409 with the allowed actions when the current state does not allow it."""
-    handle = client.get_workflow_handle_for(SessionWorkflow.run, session_workflow_id(p.tenant, session_id))
-    action = ActionRequest(action=body.action, comment=body.comment, data=body.data, actor=_actor(p, body.actor))
+    action = ActionRequest(
+        action=body.action, comment=body.comment, data=body.data, actor=_actor(p, body.actor)
+    )
 
     async def respond() -> tuple[int, Any]:
         try:
+            update_id = f"act:{idempotency_key}" if idempotency_key else None
             view = await _bounded(
-                handle.execute_update(
-                    SessionWorkflow.act, action, id=f"act:{idempotency_key}" if idempotency_key else None
-                ),
+                session_client.act(client, p.tenant, session_id, action, update_id),
                 settings.api_timeout_seconds,
             )
         except WorkflowUpdateFailedError as e:
             cause = e.cause
             if isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed":
                 detail = cause.details[0] if cause.details else {}
-                raise _not_allowed(body.action, detail.get("status"), detail.get("allowedActions", [])) from None
+                raise _not_allowed(
+                    body.action, detail.get("status"), detail.get("allowedActions", [])
+                ) from None
             raise
         except RPCError as e:
             if e.status != RPCStatusCode.NOT_FOUND:
                 raise
             # Not found is also what a finished session's workflow answers: tell the two apart.
-            view = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
-            if view is None:
+            stored = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
+            if stored is None:
                 raise _not_found(session_id) from None
-            raise _not_allowed(body.action, view.status, []) from None
+            raise _not_allowed(body.action, stored.status, []) from None
         return 200, view.model_dump(mode="json")
 
     fingerprint = request_hash(request, body.model_dump(mode="json"))
@@ -222,7 +209,7 @@ async def act_on_session(
 
 @router.get("/carts/{cart_id}/revisions", response_model=list[RevisionOut])
 async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader) -> list[RevisionOut]:
-    """Every change of every session of the cart, oldest first: who did what, when, from and to which state."""
+    """Every change of every session of the cart, oldest first: who did what, when, and how."""
     revisions: list[Revision] = await run_in_threadpool(sessions.cart_revisions, engine, p.tenant, cart_id)
     return [RevisionOut.model_validate(r.model_dump(exclude={"tenant", "cart_id"})) for r in revisions]
 
@@ -233,8 +220,10 @@ def _not_found(session_id: str) -> ApiError:
 
 def _not_allowed(action: str, status: str | None, allowed: list[str]) -> ApiError:
     return ApiError(
-        409, "ACTION_NOT_ALLOWED", f"action {action!r} is not allowed in status {status!r}", "action",
-        currentStatus=status, allowedActions=allowed,
+        409,
+        "ACTION_NOT_ALLOWED",
+        f"action {action!r} is not allowed in status {status!r}",
+        "action",
+        currentStatus=status,
+        allowedActions=allowed,
     )
-
-

@@ -1,0 +1,172 @@
+"""Session-scoped real parts: one Temporal dev server, one database, one worker, one API on a socket."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import aiohttp
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from fulfillment.devserver import DevServerConfig
+from fulfillment.logs import configure_logging
+from fulfillment.settings import Settings
+from storage import tenants
+from storage.engine import make_engine, migrate
+from tests.support import ApiClient, free_port
+from workers.sessions import build_worker
+from workflows import search_attributes as sa
+
+configure_logging("pretty", "WARNING")
+BIN = Path(sys.executable).parent
+NAMESPACE = DevServerConfig.load().namespace
+TASK_QUEUE = "fulfillment-sessions"
+POSTGRES_URL = os.environ.get(
+    "FULFILLMENT_TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        namespace=NAMESPACE,
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_existing_path=str(BIN / "temporal"),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'fulfillment.db'}"
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    temporal_env: WorkflowEnvironment, database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        temporal_namespace=NAMESPACE,
+        task_queue=TASK_QUEUE,
+        api_port=free_port(),
+        api_timeout_seconds=10,
+    )
+
+
+@pytest.fixture(scope="session")
+async def worker(temporal_client: Client, engine: Engine) -> AsyncIterator[None]:
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        async with build_worker(temporal_client, engine, TASK_QUEUE, executor):
+            yield
+
+
+@pytest.fixture(scope="session")
+async def api_url(settings: Settings, worker: None, engine: Engine) -> AsyncIterator[str]:
+    """The API served by uvicorn on a loopback port, in this test session's event loop."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=settings.api_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    import asyncio
+
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{settings.api_port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def make_tenant(engine: Engine, api_url: str, http: aiohttp.ClientSession) -> Callable[..., ApiClient]:
+    """A new tenant with a key (all scopes but admin, or the ones given) and a client using it."""
+
+    def make(scopes: list[str] | None = None) -> ApiClient:
+        tenant = f"t-{uuid.uuid4().hex[:10]}"
+        tenants.create_tenant(engine, tenant)
+        return ApiClient(http, api_url, tenants.issue_key(engine, tenant, scopes), tenant)
+
+    return make
+
+
+@pytest.fixture
+def api(make_tenant: Callable[..., ApiClient]) -> ApiClient:
+    return make_tenant()
+
+
+def _postgres_available() -> str | None:
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), connect_timeout=2):
+            return None
+    except Exception as e:
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {type(e).__name__}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def any_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A freshly migrated database of each backend; PostgreSQL is skipped, saying why, when unreachable."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('any') / 'store.db'}")
+        migrate(eng)
+        yield eng
+        eng.dispose()
+        return
+    reason = _postgres_available()
+    if reason:
+        pytest.skip(reason)
+    name = f"fulfillment_test_{uuid.uuid4().hex[:8]}"
+    admin = POSTGRES_URL.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    eng = make_engine(POSTGRES_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate(eng)
+        yield eng
+    finally:
+        eng.dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

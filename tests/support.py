@@ -1,0 +1,72 @@
+"""Test helpers: a small HTTP client for the API over a real socket, free ports, waiting on conditions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+class ApiClient:
+    """Talks to the API as a REST client would: JSON over HTTP with a Bearer key."""
+
+    def __init__(self, http: aiohttp.ClientSession, base: str, key: str | None, tenant: str = "") -> None:
+        self.http, self.base, self.key, self.tenant = http, base, key, tenant
+
+    async def call(
+        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        all_headers = {"Authorization": f"Bearer {self.key}"} if self.key else {}
+        all_headers.update(headers or {})
+        async with self.http.request(method, self.base + path, json=json, headers=all_headers) as r:
+            body = await r.json(content_type=None)
+            return Reply(r.status, body, r.headers.copy())
+
+    async def get(self, path: str, **kw: Any) -> Reply:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.call("POST", path, json, **kw)
+
+    async def ok(self, method: str, path: str, json: Any = None, status: int = 200) -> Any:
+        reply = await self.call(method, path, json)
+        assert reply.status == status, (method, path, reply.status, reply.body)
+        return reply.body
+
+    async def new_session(
+        self, process_type: str = "WEB_ORDER", cart_id: str = "cart-1", **extra: Any
+    ) -> Any:
+        return await self.ok(
+            "POST", "/sessions", {"processType": process_type, "cartId": cart_id, **extra}, 201
+        )
+
+    async def act(self, session_id: str, action: str, **extra: Any) -> Any:
+        return await self.ok("POST", f"/sessions/{session_id}/actions", {"action": action, **extra})
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = 30, what: str = "condition"
+) -> None:
+    """Poll `check` until it holds; fails the test with `what` after `within` seconds."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,111 @@
+"""Timer steps of process definitions, on the time-skipping test server: days pass in milliseconds."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api import session_client
+from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
+from domain.process import ProcessDefinition, validate_definition
+from domain.session import ActionRequest, SessionStart
+from storage import sessions
+from workers.sessions import build_worker
+from workers.temporal_client import ensure_search_attributes
+
+QUEUE = "timers"
+
+
+@pytest.fixture(scope="module")
+async def skipping(engine: Engine) -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+    )
+    await ensure_search_attributes(env.client)
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        async with build_worker(env.client, engine, QUEUE, executor):
+            yield env
+    await env.shutdown()
+
+
+def _start(definition: ProcessDefinition) -> SessionStart:
+    return SessionStart(
+        tenant="timers",
+        session_id=f"ses_{uuid.uuid4().hex[:12]}",
+        cart_id=f"cart-{uuid.uuid4().hex[:6]}",
+        definition=definition,
+    )
+
+
+async def test_uncollected_click_and_collect_expires_after_three_days(
+    skipping: WorkflowEnvironment, engine: Engine
+) -> None:
+    start = _start(CLICK_AND_COLLECT)
+    await session_client.start(skipping.client, QUEUE, start)
+    for action in ("confirm", "pick", "mark_ready"):
+        await session_client.act(skipping.client, "timers", start.session_id, ActionRequest(action=action))
+    ready_at = (await session_client.view(skipping.client, "timers", start.session_id)).updated_at
+
+    await skipping.sleep(timedelta(days=2, hours=23))
+    assert (
+        await session_client.view(skipping.client, "timers", start.session_id)
+    ).status == "READY_FOR_PICKUP"
+
+    await skipping.sleep(timedelta(hours=1))
+    final = await session_client.view(skipping.client, "timers", start.session_id)
+    assert final.status == "NOT_COLLECTED" and final.terminal
+    assert timedelta(days=3) <= final.updated_at - ready_at < timedelta(days=3, seconds=1)
+    last = sessions.cart_revisions(engine, "timers", start.cart_id)[-1]
+    assert (last.action, last.actor, last.to) == ("expire", "system:timer", "NOT_COLLECTED")
+
+
+async def test_an_action_before_the_timer_cancels_it(skipping: WorkflowEnvironment) -> None:
+    start = _start(WEB_ORDER)
+    await session_client.start(skipping.client, QUEUE, start)
+    for action in ("confirm", "pick", "pack", "ship", "deliver"):
+        await session_client.act(skipping.client, "timers", start.session_id, ActionRequest(action=action))
+    await skipping.sleep(timedelta(days=13))
+    await session_client.act(
+        skipping.client, "timers", start.session_id, ActionRequest(action="request_return")
+    )
+    await skipping.sleep(timedelta(days=30))
+    view = await session_client.view(skipping.client, "timers", start.session_id)
+    assert view.status == "RETURN_REQUESTED" and view.revision == 6
+
+
+async def test_timer_of_a_registered_definition(skipping: WorkflowEnvironment) -> None:
+    definition = validate_definition(
+        {
+            "type": "QUOTE",
+            "version": 1,
+            "states": [
+                {"name": "OPEN", "steps": [{"kind": "timer", "afterSeconds": 3600, "action": "lapse"}]},
+                {"name": "ACCEPTED"},
+                {"name": "LAPSED"},
+            ],
+            "initialState": "OPEN",
+            "terminalStates": ["ACCEPTED", "LAPSED"],
+            "transitions": [
+                {"from": "OPEN", "action": "accept", "to": "ACCEPTED"},
+                {"from": "OPEN", "action": "lapse", "to": "LAPSED"},
+            ],
+        }
+    )
+    start = _start(definition)
+    created = await session_client.start(skipping.client, QUEUE, start)
+    await skipping.sleep(timedelta(minutes=59))
+    assert (await session_client.view(skipping.client, "timers", start.session_id)).status == "OPEN"
+    await skipping.sleep(timedelta(minutes=1))
+    final = await session_client.view(skipping.client, "timers", start.session_id)
+    assert final.status == "LAPSED"
+    assert timedelta(hours=1) <= final.updated_at - created.updated_at < timedelta(hours=1, seconds=1)
