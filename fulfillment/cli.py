@@ -65,6 +65,7 @@ def _tenant(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     scopes = [s.strip() for s in args.scopes.split(",")] if args.scopes else None
     try:
+        tenants.check_scopes(scopes or [])
         tenants.create_tenant(engine, args.name)
         key = tenants.issue_key(engine, args.name, scopes, label="cli")
     except (DomainError, ValueError) as e:

@@ -41,6 +41,12 @@ def _key_id(key: str) -> str | None:
     return parts[1] if len(parts) == 3 and parts[0] == "ffk" and parts[1] and parts[2] else None
 
 
+def check_scopes(scopes: list[str]) -> None:
+    unknown = set(scopes) - set(SCOPES)
+    if unknown:
+        raise ValueError(f"unknown scopes {sorted(unknown)}; known: {', '.join(SCOPES)}")
+
+
 def create_tenant(engine: Engine, tenant_id: str, name: str | None = None) -> Tenant:
     if not TENANT_ID.match(tenant_id):
         raise Conflict(
@@ -62,9 +68,7 @@ def issue_key(
     key_id = _key_id(key)
     if key_id is None:
         raise ValueError("an API key has the form ffk_<id>_<secret>")
-    unknown = set(scopes or []) - set(SCOPES)
-    if unknown:
-        raise ValueError(f"unknown scopes: {sorted(unknown)}")
+    check_scopes(scopes or [])
     with session_scope(engine) as s:
         s.add(
             ApiKey(

@@ -1,0 +1,162 @@
+"""Session lifecycles through the HTTP API against the same lifecycles straight on the Temporal client.
+
+Each lifecycle: create a WEB_ORDER session, three actions (confirm, pick, pack), read it back.
+Both sides run against one dev server and one worker process, in alternating rounds, so machine
+noise hits both alike; the figure is the median rate of each side and their ratio (API / direct).
+
+    python bench/sessions.py [--concurrency 32] [--lifecycles 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api import session_client  # noqa: E402
+from domain.builtins import WEB_ORDER  # noqa: E402
+from domain.session import ActionRequest, SessionStart  # noqa: E402
+from fulfillment.devserver import DevServerConfig  # noqa: E402
+from storage import tenants  # noqa: E402
+from storage.engine import make_engine, migrate  # noqa: E402
+from tests.support import free_port  # noqa: E402
+from workflows import search_attributes as sa  # noqa: E402
+
+ACTIONS = ("confirm", "pick", "pack")
+QUEUE = "bench-sessions"
+
+
+async def run_round(lifecycle: Callable[[int], Awaitable[None]], lifecycles: int, concurrency: int) -> float:
+    """Lifecycles per second with `concurrency` of them in flight at any time."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(lifecycles):
+        queue.put_nowait(i)
+
+    async def runner() -> None:
+        while not queue.empty():
+            await lifecycle(queue.get_nowait())
+
+    began = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    return lifecycles / (time.perf_counter() - began)
+
+
+async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, float]:
+    namespace = DevServerConfig.load().namespace
+    env = await WorkflowEnvironment.start_local(
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        dev_server_log_level="error",
+    )
+    data = Path(tempfile.mkdtemp(prefix="bench-sessions-"))
+    url = f"sqlite:///{data / 'fulfillment.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    tenants.create_tenant(engine, "bench")
+    key = tenants.issue_key(engine, "bench")
+    api_port = free_port()
+    child_env = {
+        **os.environ,
+        "FULFILLMENT_DATABASE_URL": url,
+        "FULFILLMENT_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "FULFILLMENT_TEMPORAL_NAMESPACE": namespace,
+        "FULFILLMENT_TASK_QUEUE": QUEUE,
+        "FULFILLMENT_API_PORT": str(api_port),
+        "FULFILLMENT_LOG_LEVEL": "WARNING",
+    }
+    cli = [sys.executable, "-m", "fulfillment.cli"]
+    procs = [
+        await asyncio.create_subprocess_exec(*cli, part, env=child_env, cwd=ROOT)
+        for part in ("worker", "api")
+    ]
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        async with aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {key}"}, connector=aiohttp.TCPConnector(limit=concurrency)
+        ) as http:
+            for _ in range(600):
+                try:
+                    async with http.get(f"{base}/health") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the API did not become healthy")
+
+            async def through_api(i: int) -> None:
+                body = {"processType": "WEB_ORDER", "cartId": f"api-{i}"}
+                async with http.post(f"{base}/sessions", json=body) as r:
+                    assert r.status == 201, await r.text()
+                    sid = (await r.json())["id"]
+                for action in ACTIONS:
+                    async with http.post(f"{base}/sessions/{sid}/actions", json={"action": action}) as r:
+                        assert r.status == 200, await r.text()
+                async with http.get(f"{base}/sessions/{sid}") as r:
+                    assert (await r.json())["status"] == "PACKED"
+
+            async def direct(i: int) -> None:
+                sid = f"ses_{uuid.uuid4().hex[:24]}"
+                start = SessionStart(
+                    tenant="bench", session_id=sid, cart_id=f"direct-{i}", definition=WEB_ORDER
+                )
+                await session_client.start(env.client, QUEUE, start)
+                for action in ACTIONS:
+                    await session_client.act(env.client, "bench", sid, ActionRequest(action=action))
+                assert (await session_client.view(env.client, "bench", sid)).status == "PACKED"
+
+            await run_round(through_api, concurrency, concurrency)  # warm both paths up
+            await run_round(direct, concurrency, concurrency)
+            api_rates, direct_rates = [], []
+            for _ in range(rounds):
+                api_rates.append(await run_round(through_api, lifecycles, concurrency))
+                direct_rates.append(await run_round(direct, lifecycles, concurrency))
+                print(f"round: api {api_rates[-1]:.1f}/s  direct {direct_rates[-1]:.1f}/s", flush=True)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 30)
+        await env.shutdown()
+    api_rate, direct_rate = statistics.median(api_rates), statistics.median(direct_rates)
+    return {
+        "concurrency": concurrency,
+        "lifecycles_per_round": lifecycles,
+        "api_lifecycles_per_s": round(api_rate, 1),
+        "direct_lifecycles_per_s": round(direct_rate, 1),
+        "ratio": round(api_rate / direct_rate, 3),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--lifecycles", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    figures = asyncio.run(main(args.concurrency, args.lifecycles, args.rounds))
+    print(f"API:    {figures['api_lifecycles_per_s']} lifecycles/s")
+    print(
+        f"direct: {figures['direct_lifecycles_per_s']} lifecycles/s (baseline: Temporal client, same server)"
+    )
+    print(f"ratio:  {figures['ratio']} (goal >= 0.8)")
+    print(json.dumps(figures))
