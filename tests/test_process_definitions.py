@@ -8,23 +8,12 @@ import pytest
 
 from domain.builtins import BUILTINS
 from domain.errors import InvalidDefinition
+from domain.examples import gift_wrap
 from domain.process import validate_definition
 
 
 def definition(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": "GIFT_WRAP",
-        "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "DONE"}, {"name": "CANCELLED"}],
-        "initialState": "CREATED",
-        "terminalStates": ["DONE", "CANCELLED"],
-        "transitions": [
-            {"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
-            {"from": "WRAPPED", "action": "finish", "to": "DONE"},
-            {"from": "CREATED", "action": "cancel", "to": "CANCELLED"},
-        ],
-    }
-    body.update(overrides)
-    return body
+    return gift_wrap(**overrides)
 
 
 def errors_of(body: dict[str, Any]) -> dict[str | None, str]:
@@ -36,8 +25,8 @@ def errors_of(body: dict[str, Any]) -> dict[str | None, str]:
 def test_a_valid_definition_passes() -> None:
     d = validate_definition(definition())
     assert d.allowed_actions("CREATED") == ["wrap", "cancel"]
-    assert d.target("WRAPPED", "finish") == "DONE"
-    assert d.is_terminal("DONE") and not d.is_terminal("WRAPPED")
+    assert d.target("WRAPPED", "finish") == "HANDED_OVER"
+    assert d.is_terminal("HANDED_OVER") and not d.is_terminal("WRAPPED")
 
 
 def test_unknown_state_in_a_transition_is_named() -> None:
@@ -59,7 +48,7 @@ def test_duplicate_action_from_one_state() -> None:
 def test_unreachable_state() -> None:
     body = definition()
     body["states"].append({"name": "LIMBO"})
-    body["transitions"].append({"from": "LIMBO", "action": "finish", "to": "DONE"})
+    body["transitions"].append({"from": "LIMBO", "action": "finish", "to": "HANDED_OVER"})
     assert errors_of(body) == {"states[4].name": "UNREACHABLE_STATE"}
 
 
@@ -72,7 +61,7 @@ def test_dead_end_state_that_cannot_finish() -> None:
 
 def test_terminal_state_with_a_transition() -> None:
     body = definition()
-    body["transitions"].append({"from": "DONE", "action": "reopen", "to": "CREATED"})
+    body["transitions"].append({"from": "HANDED_OVER", "action": "reopen", "to": "CREATED"})
     assert errors_of(body) == {"transitions[3].from": "TERMINAL_HAS_TRANSITION"}
 
 
@@ -96,7 +85,7 @@ def test_schema_errors_name_the_field() -> None:
 
 
 def test_several_problems_are_reported_together() -> None:
-    body = definition(initialState="START", terminalStates=["DONE", "END"])
+    body = definition(initialState="START", terminalStates=["HANDED_OVER", "END"])
     errors = errors_of(body)
     assert errors == {"initialState": "UNKNOWN_STATE", "terminalStates[1]": "UNKNOWN_STATE"}
 

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 from temporalio.client import Client
 
+from domain.examples import gift_wrap
 from domain.ids import session_workflow_id
 from tests.support import ApiClient
 from workflows import search_attributes as sa
 
-GIFT_WRAP: dict[str, Any] = {
-    "type": "GIFT_WRAP",
-    "description": "wrap, then hand over",
-    "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "HANDED_OVER"}, {"name": "CANCELLED"}],
-    "initialState": "CREATED",
-    "terminalStates": ["HANDED_OVER", "CANCELLED"],
-    "transitions": [
-        {"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
-        {"from": "WRAPPED", "action": "finish", "to": "HANDED_OVER"},
-        {"from": "CREATED", "action": "cancel", "to": "CANCELLED"},
-    ],
-}
+GIFT_WRAP = gift_wrap()
 
 
 async def history_length(client: Client, tenant: str, session_id: str) -> int:

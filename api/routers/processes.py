@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
+from domain.examples import gift_wrap
 from domain.process import ProcessDefinition, validate_definition
 from storage import processes
 from storage.tenants import Principal
@@ -25,23 +26,7 @@ async def register_process(
     engine: EngineDep,
     p: Writer,
     idempotency_key: IdempotencyKey = None,
-    body: dict[str, Any] = Body(
-        ...,
-        examples=[
-            {
-                "type": "GIFT_WRAP",
-                "description": "Wrap, then hand over",
-                "states": [{"name": "CREATED"}, {"name": "WRAPPED"}, {"name": "DONE"}, {"name": "CANCELLED"}],
-                "initialState": "CREATED",
-                "terminalStates": ["DONE", "CANCELLED"],
-                "transitions": [
-                    {"from": "CREATED", "action": "wrap", "to": "WRAPPED"},
-                    {"from": "WRAPPED", "action": "finish", "to": "DONE"},
-                    {"from": "CREATED", "action": "cancel", "to": "CANCELLED"},
-                ],
-            }
-        ],
-    ),
+    body: dict[str, Any] = Body(..., examples=[gift_wrap()]),
 ) -> JSONResponse:
     """Store a definition as the next version of its type; running sessions keep theirs."""
     definition = validate_definition({**body, "version": None})
