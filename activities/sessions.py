@@ -1,11 +1,14 @@
-"""Session bookkeeping: the revision and the read-model row, in one transaction, idempotently."""
+"""Session bookkeeping: the revision, its event and the read-model row in one transaction, then fan-out."""
 
 from __future__ import annotations
+
+import asyncio
 
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
+from activities.fanout import Publisher
 from domain.session import SessionChange
 from storage import sessions
 
@@ -13,17 +16,19 @@ log = structlog.get_logger(__name__)
 
 
 class SessionActivities:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, publisher: Publisher) -> None:
+        self._engine, self._publisher = engine, publisher
 
     @activity.defn(name="record_session_change")
-    def record_session_change(self, change: SessionChange) -> None:
-        info = activity.info()
-        sessions.record_change(self._engine, change)
+    async def record_session_change(self, change: SessionChange) -> None:
+        event = await asyncio.to_thread(sessions.record_change, self._engine, change)
+        # Published on every try, not only the one that wrote: a retry after a failed publish
+        # finds the event already stored and must still wake its webhooks.
+        await self._publisher.publish(event)
         log.debug(
             "session.recorded",
             tenant=change.revision.tenant,
-            workflow_id=info.workflow_id,
+            workflow_id=activity.info().workflow_id,
             revision=change.revision.revision,
             status=change.view.status,
         )

@@ -17,6 +17,18 @@ class Settings(BaseSettings):
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("fulfillment", description="Temporal namespace.")
     task_queue: str = Field("fulfillment-sessions", description="Task queue of session workflows.")
+    notifications_task_queue: str = Field(
+        "fulfillment-notifications", description="Task queue of webhook and push deliveries."
+    )
+    worker_queues: str = Field(
+        "sessions,notifications", description="Which queues `fulfillment worker` serves."
+    )
+    webhook_retry_schedule: str = Field(
+        "5,300,1800,7200,18000,36000,36000", description="Seconds between webhook attempts, comma-separated."
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook URLs on private/loopback addresses."
+    )
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
     temporal_port: int | None = Field(
@@ -29,6 +41,14 @@ class Settings(BaseSettings):
     api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
     log_format: str = Field("pretty", description="`pretty` for development, `json` for production.")
     log_level: str = Field("INFO", description="Log level.")
+
+    @property
+    def worker_queue_names(self) -> set[str]:
+        return {q.strip() for q in self.worker_queues.split(",") if q.strip()}
+
+    @property
+    def retry_schedule(self) -> list[int]:
+        return [int(float(s)) for s in self.webhook_retry_schedule.split(",") if s.strip()]
 
     @property
     def resolved_database_url(self) -> str:

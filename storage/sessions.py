@@ -8,37 +8,65 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from domain.events import Event, SessionEventData, event_id
 from domain.session import Revision, SessionChange, SessionView
+from storage import events
 from storage.engine import session_scope
-from storage.tables import SessionRevisionRow, SessionRow
+from storage.tables import EventRow, SessionRow
 
 
-def record_change(engine: Engine, change: SessionChange) -> None:
-    """Idempotent: a retried write of the same revision changes nothing; an older one never wins."""
+def record_change(engine: Engine, change: SessionChange) -> Event:
+    """Write the change's event (the revision trail is read from the log) and the read-model row together.
+
+    Idempotent: a retried write of the same revision changes nothing and returns the event written
+    the first time; an older revision never overwrites a newer read-model row.
+    """
     view, rev = change.view, change.revision
     with session_scope(engine) as s:
-        if s.get(SessionRevisionRow, (rev.tenant, rev.session_id, rev.revision)) is None:
-            s.add(
-                SessionRevisionRow(
-                    tenant_id=rev.tenant,
-                    session_id=rev.session_id,
-                    revision=rev.revision,
-                    cart_id=rev.cart_id,
-                    action=rev.action,
-                    from_state=rev.from_,
-                    to_state=rev.to,
-                    actor=rev.actor,
-                    comment=rev.comment,
-                    data=rev.data,
-                    at=rev.at,
-                )
+        existing = s.exec(
+            select(EventRow).where(EventRow.id == event_id(rev.tenant, rev.session_id, rev.revision + 1))
+        )
+        found = existing.first()
+        appended = (
+            events.to_event(found)
+            if found
+            else events.append(
+                s,
+                rev.tenant,
+                "session.created" if rev.revision == 0 else "session.status_changed",
+                rev.session_id,
+                _event_data(view, rev).model_dump(mode="json"),
+                rev.at,
+                sequence=rev.revision + 1,
             )
+        )
         row = s.get(SessionRow, (rev.tenant, view.id))
         if row is None:
             s.add(SessionRow(tenant_id=rev.tenant, **_row_fields(view)))
         elif row.revision < view.revision:
             for name, value in _row_fields(view).items():
                 setattr(row, name, value)
+    return appended
+
+
+def _event_data(view: SessionView, rev: Revision) -> SessionEventData:
+    return SessionEventData(
+        session_id=view.id,
+        cart_id=view.cart_id,
+        reference=view.reference,
+        process_type=view.process_type,
+        process_version=view.process_version,
+        revision=rev.revision,
+        action=rev.action,
+        from_=rev.from_,
+        to=rev.to,
+        status=view.status,
+        allowed_actions=view.allowed_actions,
+        terminal=view.terminal,
+        actor=rev.actor,
+        comment=rev.comment,
+        data=rev.data,
+    )
 
 
 def _row_fields(view: SessionView) -> dict[str, Any]:
@@ -97,30 +125,42 @@ def list_sessions(
     return [_view(r) for r in rows], total
 
 
+SESSION_EVENTS = ("session.created", "session.status_changed")
+
+
 def cart_revisions(engine: Engine, tenant: str, cart_id: str) -> list[Revision]:
+    """Every change of every session of the cart, oldest first, read from the event log."""
     with session_scope(engine) as s:
-        rows = s.exec(
-            select(SessionRevisionRow)
-            .where(SessionRevisionRow.tenant_id == tenant, SessionRevisionRow.cart_id == cart_id)
-            .order_by(
-                col(SessionRevisionRow.at),
-                col(SessionRevisionRow.session_id),
-                col(SessionRevisionRow.revision),
-            )
+        ids = s.exec(
+            select(SessionRow.id).where(SessionRow.tenant_id == tenant, SessionRow.cart_id == cart_id)
         ).all()
-    return [
-        Revision(
-            tenant=r.tenant_id,
-            session_id=r.session_id,
-            cart_id=r.cart_id,
-            revision=r.revision,
-            action=r.action,
-            from_=r.from_state,
-            to=r.to_state,
-            actor=r.actor,
-            comment=r.comment,
-            data=r.data,
-            at=r.at,
+        if not ids:
+            return []
+        rows = s.exec(
+            select(EventRow)
+            .where(
+                EventRow.tenant_id == tenant,
+                col(EventRow.subject).in_(ids),
+                col(EventRow.type).in_(SESSION_EVENTS),
+            )
+            .order_by(col(EventRow.cursor))
+        ).all()
+    revisions = []
+    for row in rows:
+        data = SessionEventData.model_validate(row.data)
+        revisions.append(
+            Revision(
+                tenant=tenant,
+                session_id=data.session_id,
+                cart_id=data.cart_id,
+                revision=data.revision,
+                action=data.action,
+                from_=data.from_,
+                to=data.to,
+                actor=data.actor,
+                comment=data.comment,
+                data=data.data,
+                at=row.occurred_at,
+            )
         )
-        for r in rows
-    ]
+    return revisions

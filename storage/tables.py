@@ -63,22 +63,6 @@ class SessionRow(SQLModel, table=True):
     updated_at: datetime
 
 
-class SessionRevisionRow(SQLModel, table=True):
-    __tablename__ = "session_revisions"
-    __table_args__ = (Index("ix_revisions_tenant_cart", "tenant_id", "cart_id", "at"),)
-    tenant_id: str = Field(primary_key=True, max_length=64)
-    session_id: str = Field(primary_key=True, max_length=64)
-    revision: int = Field(primary_key=True)
-    cart_id: str = Field(max_length=200)
-    action: str = Field(max_length=100)
-    from_state: str | None = Field(default=None, max_length=100)
-    to_state: str = Field(max_length=100)
-    actor: str = Field(max_length=200)
-    comment: str | None = None
-    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-    at: datetime
-
-
 class IdempotencyRecord(SQLModel, table=True):
     """The first response to a POST with an `Idempotency-Key`, replayed for a retry of the same request."""
 
@@ -89,3 +73,68 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     response: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime
+
+
+class EventRow(SQLModel, table=True):
+    """The event log. `cursor` orders all events; `sequence` is gapless per subject from 1."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ux_events_subject_sequence", "tenant_id", "subject", "sequence", unique=True),
+        Index("ix_events_tenant_cursor", "tenant_id", "cursor"),
+        Index("ix_events_tenant_occurred", "tenant_id", "occurred_at"),
+    )
+    cursor: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=40, unique=True)
+    tenant_id: str = Field(max_length=64)
+    type: str = Field(max_length=100)
+    subject: str = Field(max_length=200)
+    sequence: int
+    occurred_at: datetime
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class WebhookRow(SQLModel, table=True):
+    __tablename__ = "webhooks"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=40)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=500)
+    event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    secret: str = Field(max_length=100)
+    previous_secret: str | None = Field(default=None, max_length=100)
+    previous_secret_expires_at: datetime | None = None
+    enabled: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    disabled_at: datetime | None = None
+    failing_since: datetime | None = None
+    start_cursor: int = 0
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookProgressRow(SQLModel, table=True):
+    """How far one subject's events have been handled (delivered or given up) for one webhook."""
+
+    __tablename__ = "webhook_progress"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    webhook_id: str = Field(primary_key=True, max_length=40)
+    subject: str = Field(primary_key=True, max_length=200)
+    last_sequence: int
+
+
+class WebhookAttemptRow(SQLModel, table=True):
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index("ix_attempts_webhook", "tenant_id", "webhook_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    webhook_id: str = Field(max_length=40)
+    event_id: str = Field(max_length=40)
+    event_type: str = Field(max_length=100)
+    attempt: int
+    outcome: str = Field(max_length=20)
+    status_code: int | None = None
+    response_excerpt: str = Field(default="", max_length=500)
+    error: str | None = Field(default=None, max_length=500)
+    duration_ms: int
+    at: datetime

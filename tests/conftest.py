@@ -6,7 +6,6 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import aiohttp
@@ -25,7 +24,8 @@ from fulfillment.settings import Settings
 from storage import tenants
 from storage.engine import make_engine, migrate
 from tests.support import ApiClient, free_port
-from workers.sessions import build_worker
+from workers.sessions import running_workers
+from workers.temporal_client import ensure_search_attributes
 from workflows import search_attributes as sa
 
 configure_logging("pretty", "WARNING")
@@ -80,14 +80,34 @@ def settings(
         task_queue=TASK_QUEUE,
         api_port=free_port(),
         api_timeout_seconds=10,
+        webhook_allow_private=True,
     )
 
 
 @pytest.fixture(scope="session")
-async def worker(temporal_client: Client, engine: Engine) -> AsyncIterator[None]:
-    with ThreadPoolExecutor(max_workers=16) as executor:
-        async with build_worker(temporal_client, engine, TASK_QUEUE, executor):
-            yield
+async def worker(temporal_client: Client, engine: Engine, settings: Settings) -> AsyncIterator[None]:
+    async with running_workers(temporal_client, engine, settings):
+        yield
+
+
+@pytest.fixture(scope="session")
+def skipping_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"task_queue": "skip-sessions", "notifications_task_queue": "skip-notify"}
+    )
+
+
+@pytest.fixture(scope="session")
+async def skipping(engine: Engine, skipping_settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server with the workers on it: timers and retry schedules take no time."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+    )
+    await ensure_search_attributes(env.client)
+    async with running_workers(env.client, engine, skipping_settings):
+        yield env
+    await env.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy.engine import Engine
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api import session_client
@@ -19,23 +13,8 @@ from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
 from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionStart
 from storage import sessions
-from workers.sessions import build_worker
-from workers.temporal_client import ensure_search_attributes
 
-QUEUE = "timers"
-
-
-@pytest.fixture(scope="module")
-async def skipping(engine: Engine) -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-    )
-    await ensure_search_attributes(env.client)
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with build_worker(env.client, engine, QUEUE, executor):
-            yield env
-    await env.shutdown()
+QUEUE = "skip-sessions"
 
 
 def _start(definition: ProcessDefinition) -> SessionStart:

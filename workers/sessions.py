@@ -1,35 +1,71 @@
-"""The session worker: session workflows and their bookkeeping activity on one task queue."""
+"""Workers: session workflows on one task queue, webhook (and later push) deliveries on another.
+
+`fulfillment worker` runs both; they scale apart by running workers with FULFILLMENT_WORKER_QUEUES.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
 
+import aiohttp
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.fanout import Publisher
 from activities.sessions import SessionActivities
+from activities.webhooks import WebhookActivities
 from fulfillment.settings import Settings
 from storage.engine import make_engine
 from workers.temporal_client import connect, ensure_search_attributes
 from workflows.session import SessionWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
 
 
-def build_worker(client: Client, engine: Engine, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[SessionWorkflow],
-        activities=[SessionActivities(engine).record_session_change],
-        activity_executor=executor,
-        max_concurrent_activities=executor._max_workers,
-        max_concurrent_local_activities=executor._max_workers,
-    )
+def publisher(client: Client, engine: Engine, settings: Settings) -> Publisher:
+    return Publisher(client, engine, settings.notifications_task_queue, settings.retry_schedule)
+
+
+@asynccontextmanager
+async def running_workers(client: Client, engine: Engine, settings: Settings) -> AsyncIterator[list[Worker]]:
+    """Run the workers of the configured queues until the block exits (then shut them down)."""
+    pub = publisher(client, engine, settings)
+    queues = settings.worker_queue_names
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(aiohttp.ClientSession())
+        executor = stack.enter_context(ThreadPoolExecutor(max_workers=32))
+        workers: list[Worker] = []
+        if "sessions" in queues:
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.task_queue,
+                    workflows=[SessionWorkflow],
+                    activities=[SessionActivities(engine, pub).record_session_change],
+                    activity_executor=executor,
+                )
+            )
+        if "notifications" in queues:
+            hooks = WebhookActivities(engine, http, pub, settings.webhook_allow_private)
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.notifications_task_queue,
+                    workflows=[WebhookDeliveryWorkflow],
+                    activities=[hooks.webhook_pending, hooks.deliver_webhook],
+                    activity_executor=executor,
+                )
+            )
+        for worker in workers:
+            await stack.enter_async_context(worker)
+        yield workers
 
 
 async def run_worker(settings: Settings) -> None:
@@ -41,9 +77,7 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=32) as executor:
-        worker = build_worker(client, engine, settings.task_queue, executor)
-        log.info("worker.started", task_queue=settings.task_queue, namespace=settings.temporal_namespace)
-        async with worker:
-            await stop.wait()
+    async with running_workers(client, engine, settings):
+        log.info("worker.started", queues=settings.worker_queue_names, namespace=settings.temporal_namespace)
+        await stop.wait()
     log.info("worker.stopped")

@@ -1,0 +1,40 @@
+"""After an event is committed, wake the delivery workflow of each webhook that wants it.
+
+Signal-with-start is idempotent enough: a repeated poke makes the workflow look at the log again and
+find nothing new. Publishing is retried with the activity that wrote the event, so none is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.engine import Engine
+from temporalio.client import Client
+
+from domain.events import Event
+from domain.webhooks import WebhookTarget, delivery_workflow_id
+from storage import webhooks
+
+
+class Publisher:
+    def __init__(self, client: Client, engine: Engine, task_queue: str, schedule: list[int]) -> None:
+        self._client, self._engine, self._queue, self._schedule = client, engine, task_queue, schedule
+
+    async def publish(self, event: Event) -> None:
+        subscribers = await asyncio.to_thread(webhooks.subscribers, self._engine, event.tenant, event)
+        await asyncio.gather(*(self._poke(event, webhook_id) for webhook_id in (w.id for w in subscribers)))
+
+    async def poke_webhook(self, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
+        target = WebhookTarget(tenant=tenant, webhook_id=webhook_id, subject=subject, schedule=self._schedule)
+        await self._client.start_workflow(
+            "WebhookDelivery",
+            target,
+            id=delivery_workflow_id(tenant, webhook_id, subject),
+            task_queue=self._queue,
+            start_signal="poke",
+            start_signal_args=[sequence],
+            static_summary=f"webhook {webhook_id} deliveries for {subject}",
+        )
+
+    async def _poke(self, event: Event, webhook_id: str) -> None:
+        await self.poke_webhook(event.tenant, webhook_id, event.subject, event.sequence)

@@ -1,0 +1,151 @@
+"""Webhook delivery activities: read what is pending, make one signed attempt and settle its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+
+from activities.fanout import Publisher
+from activities.urls import UnsafeUrl, check_url
+from domain.events import Event
+from domain.signing import signature_header
+from domain.webhooks import FAILING_LIMIT_DAYS, DeliveryRequest, DeliveryResult, PendingEvents, WebhookTarget
+from storage import webhooks
+from storage.engine import session_scope
+from storage.tables import WebhookAttemptRow, WebhookRow
+
+log = structlog.get_logger(__name__)
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+USER_AGENT = "fulfillment-webhooks/1"
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """`Retry-After` as seconds, from either of its forms (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max((parsedate_to_datetime(value) - now).total_seconds(), 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+class WebhookActivities:
+    def __init__(
+        self, engine: Engine, http: aiohttp.ClientSession, publisher: Publisher, allow_private: bool
+    ) -> None:
+        self._engine, self._http, self._publisher, self._allow_private = (
+            engine,
+            http,
+            publisher,
+            allow_private,
+        )
+
+    @activity.defn(name="webhook_pending")
+    async def webhook_pending(self, target: WebhookTarget) -> PendingEvents:
+        found = await asyncio.to_thread(
+            webhooks.pending, self._engine, target.tenant, target.webhook_id, target.subject
+        )
+        return PendingEvents(enabled=found.enabled, events=found.events)
+
+    @activity.defn(name="deliver_webhook")
+    async def deliver_webhook(self, request: DeliveryRequest) -> DeliveryResult:
+        hook = await asyncio.to_thread(webhooks.find, self._engine, request.tenant, request.webhook_id)
+        if hook is None or not hook.enabled:
+            return DeliveryResult(outcome="disabled")
+        event = request.event
+        body = event.model_dump_json().encode()
+        stamp = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+            "webhook-id": event.id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": signature_header(
+                webhooks.signing_secrets(hook, datetime.now(UTC)), event.id, stamp, body
+            ),
+        }
+        status: int | None = None
+        excerpt, error, retry_after = "", None, None
+        started = time.perf_counter()
+        try:
+            await check_url(hook.url, self._allow_private)
+            async with self._http.post(
+                hook.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
+            ) as response:
+                status = response.status
+                excerpt = (await response.content.read(500)).decode(errors="replace")
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+        except (aiohttp.ClientError, TimeoutError, UnsafeUrl) as e:
+            error = f"{type(e).__name__}: {e}"[:500]
+        duration_ms = int((time.perf_counter() - started) * 1000)
+        outcome, disabled = await asyncio.to_thread(
+            self._settle, request, status, excerpt, error, duration_ms
+        )
+        log.info(
+            "webhook.attempt",
+            tenant=request.tenant,
+            workflow_id=activity.info().workflow_id,
+            webhook_id=request.webhook_id,
+            event_id=event.id,
+            attempt=request.attempt,
+            status=status,
+            outcome=outcome,
+        )
+        if disabled is not None:
+            await self._publisher.publish(disabled)
+        return DeliveryResult(outcome=outcome, status_code=status, retry_after_seconds=retry_after)
+
+    def _settle(
+        self, request: DeliveryRequest, status: int | None, excerpt: str, error: str | None, duration_ms: int
+    ) -> tuple[str, Event | None]:
+        """Log the attempt and apply its consequences in one transaction."""
+        event, now = request.event, request.now
+        with session_scope(self._engine) as s:
+            hook = s.get(WebhookRow, (request.tenant, request.webhook_id))
+            if hook is None:
+                return "disabled", None
+            delivered = status is not None and 200 <= status < 300
+            outcome, disabled = ("delivered" if delivered else "failed"), None
+            if delivered:
+                hook.failing_since = None
+                webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
+            elif status == 410:
+                outcome, disabled = (
+                    "disabled",
+                    webhooks.disable(s, hook, "the endpoint answered 410 Gone", now),
+                )
+            else:
+                hook.failing_since = hook.failing_since or now
+                since = webhooks.aware(hook.failing_since)
+                if now - since >= timedelta(days=FAILING_LIMIT_DAYS):
+                    reason = f"the endpoint has failed continuously since {since.isoformat()}"
+                    outcome, disabled = "disabled", webhooks.disable(s, hook, reason, now)
+                elif request.final:
+                    outcome = "gave_up"
+                    webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
+            s.add(
+                WebhookAttemptRow(
+                    tenant_id=request.tenant,
+                    webhook_id=hook.id,
+                    event_id=event.id,
+                    event_type=event.type,
+                    attempt=request.attempt,
+                    outcome=outcome,
+                    status_code=status,
+                    response_excerpt=excerpt,
+                    error=error,
+                    duration_ms=duration_ms,
+                    at=now,
+                )
+            )
+        return outcome, disabled

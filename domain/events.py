@@ -1,0 +1,77 @@
+"""Domain events: the catalogue of types with their data schemas, and the event envelope.
+
+An event's id derives from tenant, subject and sequence, so writing the same change twice (a retried
+activity) yields the same id: it is the `webhook-id` partners de-duplicate on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from domain.model import CamelModel
+
+
+class SessionEventData(CamelModel):
+    session_id: str
+    cart_id: str
+    reference: str | None
+    process_type: str
+    process_version: int
+    revision: int
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    status: str
+    allowed_actions: list[str]
+    terminal: bool
+    actor: str
+    comment: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class EndpointDisabledData(CamelModel):
+    webhook_id: str
+    url: str
+    reason: str
+
+
+class WebhookTestData(CamelModel):
+    webhook_id: str
+    message: str
+
+
+CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
+    "session.created": ("A session started in its process's initial state.", SessionEventData),
+    "session.status_changed": ("A session moved from one state to another by an action.", SessionEventData),
+    "endpoint.disabled": (
+        "A webhook endpoint was disabled (410 Gone, or failing for 5 days).",
+        EndpointDisabledData,
+    ),
+    "webhook.test": ("Sent on request to one endpoint, to check it receives and verifies.", WebhookTestData),
+}
+
+
+class Event(CamelModel):
+    id: str
+    type: str
+    tenant: str
+    subject: str
+    sequence: int
+    cursor: int
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+def event_id(tenant: str, subject: str, sequence: int) -> str:
+    return "evt_" + hashlib.sha256(f"{tenant}\x00{subject}\x00{sequence}".encode()).hexdigest()[:26]
+
+
+def matches(event_type: str, wanted: list[str]) -> bool:
+    """An empty filter takes every type; `session.*` takes a family."""
+    return not wanted or any(
+        w == event_type or (w.endswith(".*") and event_type.startswith(w[:-1])) for w in wanted
+    )

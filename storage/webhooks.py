@@ -1,0 +1,182 @@
+"""Webhook subscriptions, their per-subject delivery progress and their attempts log."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from domain.errors import FieldError, NotFound
+from domain.events import EndpointDisabledData, Event, matches
+from storage import events
+from storage.engine import session_scope
+from storage.tables import EventRow, WebhookAttemptRow, WebhookProgressRow, WebhookRow
+
+ROTATION_OVERLAP = timedelta(hours=24)
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _get(s: Session, tenant: str, webhook_id: str) -> WebhookRow:
+    row = s.get(WebhookRow, (tenant, webhook_id))
+    if row is None:
+        raise NotFound([FieldError("WEBHOOK_NOT_FOUND", f"no webhook {webhook_id!r}", "id")])
+    return row
+
+
+def create(
+    engine: Engine, tenant: str, url: str, event_types: list[str], description: str, now: datetime
+) -> WebhookRow:
+    """A new subscription; it receives events appended from now on (replay older ones with recover)."""
+    row = WebhookRow(
+        tenant_id=tenant,
+        id="wh_" + uuid.uuid4().hex[:20],
+        url=url,
+        description=description,
+        event_types=event_types,
+        secret=new_secret(),
+        start_cursor=events.last_cursor(engine),
+        created_at=now,
+        updated_at=now,
+    )
+    with session_scope(engine) as s:
+        s.add(row)
+    return row
+
+
+def get(engine: Engine, tenant: str, webhook_id: str) -> WebhookRow:
+    with session_scope(engine) as s:
+        return _get(s, tenant, webhook_id)
+
+
+def find(engine: Engine, tenant: str, webhook_id: str) -> WebhookRow | None:
+    with session_scope(engine) as s:
+        return s.get(WebhookRow, (tenant, webhook_id))
+
+
+def list_all(engine: Engine, tenant: str) -> list[WebhookRow]:
+    with session_scope(engine) as s:
+        return list(
+            s.exec(
+                select(WebhookRow).where(WebhookRow.tenant_id == tenant).order_by(col(WebhookRow.created_at))
+            )
+        )
+
+
+def update(
+    engine: Engine, tenant: str, webhook_id: str, changes: dict[str, object], now: datetime
+) -> WebhookRow:
+    """Change url, eventTypes, description or enabled; enabling again clears the failure state."""
+    with session_scope(engine) as s:
+        row = _get(s, tenant, webhook_id)
+        for name, value in changes.items():
+            setattr(row, name, value)
+        if changes.get("enabled") is True:
+            row.disabled_reason, row.disabled_at, row.failing_since = None, None, None
+        row.updated_at = now
+        return row
+
+
+def delete(engine: Engine, tenant: str, webhook_id: str) -> None:
+    with session_scope(engine) as s:
+        s.delete(_get(s, tenant, webhook_id))
+        for progress in s.exec(
+            select(WebhookProgressRow).where(
+                WebhookProgressRow.tenant_id == tenant, WebhookProgressRow.webhook_id == webhook_id
+            )
+        ):
+            s.delete(progress)
+
+
+def rotate_secret(engine: Engine, tenant: str, webhook_id: str, now: datetime) -> WebhookRow:
+    with session_scope(engine) as s:
+        row = _get(s, tenant, webhook_id)
+        row.previous_secret, row.previous_secret_expires_at = row.secret, now + ROTATION_OVERLAP
+        row.secret, row.updated_at = new_secret(), now
+        return row
+
+
+def signing_secrets(row: WebhookRow, now: datetime) -> list[str]:
+    """The current secret, and the previous one while its overlap lasts."""
+    previous = row.previous_secret
+    expires = row.previous_secret_expires_at
+    if previous and expires and aware(expires) > now:
+        return [row.secret, previous]
+    return [row.secret]
+
+
+def aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def subscribers(engine: Engine, tenant: str, event: Event) -> list[WebhookRow]:
+    with session_scope(engine) as s:
+        rows = s.exec(select(WebhookRow).where(WebhookRow.tenant_id == tenant, col(WebhookRow.enabled))).all()
+    return [r for r in rows if r.start_cursor < event.cursor and matches(event.type, r.event_types)]
+
+
+@dataclass
+class Pending:
+    enabled: bool
+    events: list[Event]
+
+
+def pending(engine: Engine, tenant: str, webhook_id: str, subject: str, limit: int = 50) -> Pending:
+    """The subject's events not yet handled for this webhook, in sequence order."""
+    with session_scope(engine) as s:
+        row = s.get(WebhookRow, (tenant, webhook_id))
+        if row is None or not row.enabled:
+            return Pending(False, [])
+        progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
+        rows = s.exec(
+            select(EventRow)
+            .where(
+                EventRow.tenant_id == tenant,
+                EventRow.subject == subject,
+                col(EventRow.sequence) > (progress.last_sequence if progress else 0),
+                col(EventRow.cursor) > row.start_cursor,
+            )
+            .order_by(col(EventRow.sequence))
+            .limit(limit)
+        ).all()
+    found = [events.to_event(r) for r in rows]
+    return Pending(True, [e for e in found if matches(e.type, row.event_types)] if found else [])
+
+
+def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
+    progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
+    if progress is None:
+        s.add(
+            WebhookProgressRow(
+                tenant_id=tenant, webhook_id=webhook_id, subject=subject, last_sequence=sequence
+            )
+        )
+    elif progress.last_sequence < sequence:
+        progress.last_sequence = sequence
+
+
+def disable(s: Session, row: WebhookRow, reason: str, now: datetime) -> Event:
+    """Disable the endpoint and append `endpoint.disabled` in the same transaction."""
+    row.enabled, row.disabled_reason, row.disabled_at, row.updated_at = False, reason, now, now
+    data = EndpointDisabledData(webhook_id=row.id, url=row.url, reason=reason)
+    return events.append(s, row.tenant_id, "endpoint.disabled", row.id, data.model_dump(mode="json"), now)
+
+
+def attempts(engine: Engine, tenant: str, webhook_id: str, limit: int = 100) -> list[WebhookAttemptRow]:
+    with session_scope(engine) as s:
+        _get(s, tenant, webhook_id)
+        return list(
+            s.exec(
+                select(WebhookAttemptRow)
+                .where(WebhookAttemptRow.tenant_id == tenant, WebhookAttemptRow.webhook_id == webhook_id)
+                .order_by(col(WebhookAttemptRow.id).desc())
+                .limit(limit)
+            )
+        )
