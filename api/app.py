@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from activities.fanout import Publisher
 from api import errors
-from api.routers import health, processes, sessions
+from api.routers import events, health, processes, sessions, webhooks
 from fulfillment.settings import Settings
 from storage.engine import make_engine, migrate
 from workers.temporal_client import connect
@@ -28,6 +29,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = make_engine(settings.resolved_database_url)
         migrate(app.state.engine)
         app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        app.state.publisher = Publisher(
+            app.state.temporal, app.state.engine, settings.notifications_task_queue, settings.retry_schedule
+        )
         yield
         app.state.engine.dispose()
 
@@ -47,6 +51,6 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["x-request-id"] = request_id
         return response
 
-    for module in (health, processes, sessions):
+    for module in (health, processes, sessions, events, webhooks):
         app.include_router(module.router)
     return app

@@ -70,6 +70,19 @@ def event_id(tenant: str, subject: str, sequence: int) -> str:
     return "evt_" + hashlib.sha256(f"{tenant}\x00{subject}\x00{sequence}".encode()).hexdigest()[:26]
 
 
+def wanted_by(event_type: str, subject: str, webhook_id: str, filters: list[str]) -> bool:
+    """Whether a webhook takes an event: its filter decides, but a test event goes to its own webhook only."""
+    if event_type == "webhook.test":
+        return subject == webhook_id
+    return matches(event_type, filters)
+
+
+def known_filter(value: str) -> bool:
+    if value.endswith(".*"):
+        return any(t.startswith(value[:-1]) for t in CATALOGUE)
+    return value in CATALOGUE
+
+
 def matches(event_type: str, wanted: list[str]) -> bool:
     """An empty filter takes every type; `session.*` takes a family."""
     return not wanted or any(

@@ -18,7 +18,16 @@ from storage.tables import ApiKey, Tenant
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 ADMIN = "admin"
-SCOPES = ("sessions:read", "sessions:write", "processes:read", "processes:write", ADMIN)
+SCOPES = (
+    "sessions:read",
+    "sessions:write",
+    "processes:read",
+    "processes:write",
+    "events:read",
+    "webhooks:read",
+    "webhooks:write",
+    ADMIN,
+)
 DEFAULT_SCOPES = [s for s in SCOPES if s != ADMIN]
 
 

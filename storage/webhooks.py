@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from domain.errors import FieldError, NotFound
-from domain.events import EndpointDisabledData, Event, matches
+from domain.events import EndpointDisabledData, Event, WebhookTestData, wanted_by
 from storage import events
 from storage.engine import session_scope
 from storage.tables import EventRow, WebhookAttemptRow, WebhookProgressRow, WebhookRow
@@ -119,7 +119,11 @@ def aware(value: datetime) -> datetime:
 def subscribers(engine: Engine, tenant: str, event: Event) -> list[WebhookRow]:
     with session_scope(engine) as s:
         rows = s.exec(select(WebhookRow).where(WebhookRow.tenant_id == tenant, col(WebhookRow.enabled))).all()
-    return [r for r in rows if r.start_cursor < event.cursor and matches(event.type, r.event_types)]
+    return [
+        r
+        for r in rows
+        if r.start_cursor < event.cursor and wanted_by(event.type, event.subject, r.id, r.event_types)
+    ]
 
 
 @dataclass
@@ -147,7 +151,7 @@ def pending(engine: Engine, tenant: str, webhook_id: str, subject: str, limit: i
             .limit(limit)
         ).all()
     found = [events.to_event(r) for r in rows]
-    return Pending(True, [e for e in found if matches(e.type, row.event_types)] if found else [])
+    return Pending(True, [e for e in found if wanted_by(e.type, e.subject, webhook_id, row.event_types)])
 
 
 def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
@@ -167,6 +171,43 @@ def disable(s: Session, row: WebhookRow, reason: str, now: datetime) -> Event:
     row.enabled, row.disabled_reason, row.disabled_at, row.updated_at = False, reason, now, now
     data = EndpointDisabledData(webhook_id=row.id, url=row.url, reason=reason)
     return events.append(s, row.tenant_id, "endpoint.disabled", row.id, data.model_dump(mode="json"), now)
+
+
+def append_test_event(engine: Engine, tenant: str, webhook_id: str, now: datetime) -> Event:
+    with session_scope(engine) as s:
+        _get(s, tenant, webhook_id)
+        data = WebhookTestData(webhook_id=webhook_id, message="This is a test event.")
+        return events.append(s, tenant, "webhook.test", webhook_id, data.model_dump(mode="json"), now)
+
+
+def rewind(engine: Engine, tenant: str, webhook_id: str, since: datetime) -> dict[str, int]:
+    """Make every event since `since` pending again for this webhook; returns {subject: first sequence}."""
+    with session_scope(engine) as s:
+        row = _get(s, tenant, webhook_id)
+        rows = s.exec(
+            select(EventRow.subject, EventRow.sequence, EventRow.type)
+            .where(
+                EventRow.tenant_id == tenant,
+                col(EventRow.occurred_at) >= since,
+                col(EventRow.cursor) > row.start_cursor,
+            )
+            .order_by(col(EventRow.cursor))
+        ).all()
+        first: dict[str, int] = {}
+        for subject, sequence, type_ in rows:
+            if wanted_by(type_, subject, webhook_id, row.event_types):
+                first[subject] = min(first.get(subject, sequence), sequence)
+        for subject, sequence in first.items():
+            progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
+            if progress is None:
+                s.add(
+                    WebhookProgressRow(
+                        tenant_id=tenant, webhook_id=webhook_id, subject=subject, last_sequence=sequence - 1
+                    )
+                )
+            else:
+                progress.last_sequence = min(progress.last_sequence, sequence - 1)
+    return first
 
 
 def attempts(engine: Engine, tenant: str, webhook_id: str, limit: int = 100) -> list[WebhookAttemptRow]:

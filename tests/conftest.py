@@ -23,6 +23,7 @@ from fulfillment.logs import configure_logging
 from fulfillment.settings import Settings
 from storage import tenants
 from storage.engine import make_engine, migrate
+from tests.receiver import Receiver
 from tests.support import ApiClient, free_port
 from workers.sessions import running_workers
 from workers.temporal_client import ensure_search_attributes
@@ -190,3 +191,11 @@ def any_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         eng.dispose()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()

@@ -70,7 +70,8 @@ class WebhookDeliveryWorkflow:
                     now=workflow.now(),
                 ),
                 result_type=DeliveryResult,
-                start_to_close_timeout=timedelta(seconds=60),
+                # The HTTP call has 15 s; past 20 s the worker is presumed dead and the attempt is retried.
+                start_to_close_timeout=timedelta(seconds=20),
                 retry_policy=INFRA_RETRY,
             )
             if result.outcome != "failed":

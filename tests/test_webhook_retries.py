@@ -1,0 +1,121 @@
+"""Webhook retries on the time-skipping server, with the default schedule (5 s, 5 min, 30 min, 2 h, ...)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from temporalio.testing import WorkflowEnvironment
+
+from api import session_client
+from domain.builtins import WEB_ORDER
+from domain.session import ActionRequest, SessionStart
+from fulfillment.settings import Settings
+from storage import events, webhooks
+from storage.tables import WebhookAttemptRow
+from tests.receiver import Endpoint, Receiver
+
+
+def hook(
+    engine: Engine, receiver: Receiver, script: list[tuple[int, dict[str, str]]]
+) -> tuple[str, str, Endpoint]:
+    tenant = f"r-{uuid.uuid4().hex[:8]}"
+    row = webhooks.create(engine, tenant, receiver.url(tenant), ["session.*"], "", datetime.now(UTC))
+    endpoint = receiver.endpoint(tenant, row.secret)
+    endpoint.script = script
+    return tenant, row.id, endpoint
+
+
+async def session(env: WorkflowEnvironment, settings: Settings, tenant: str, actions: list[str]) -> str:
+    start = SessionStart(
+        tenant=tenant, session_id=f"ses_{uuid.uuid4().hex[:12]}", cart_id="c", definition=WEB_ORDER
+    )
+    await session_client.start(env.client, settings.task_queue, start)
+    for action in actions:
+        await session_client.act(env.client, tenant, start.session_id, ActionRequest(action=action))
+    return start.session_id
+
+
+def attempts(engine: Engine, tenant: str, webhook_id: str) -> list[WebhookAttemptRow]:
+    return list(reversed(webhooks.attempts(engine, tenant, webhook_id)))
+
+
+async def test_failures_are_retried_on_schedule_in_order_per_subject(
+    skipping: WorkflowEnvironment, skipping_settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    tenant, webhook_id, endpoint = hook(engine, receiver, [(500, {}), (500, {}), (200, {})])
+    first = await session(skipping, skipping_settings, tenant, ["confirm"])
+    await skipping.sleep(timedelta(hours=1))
+    got = await endpoint.wait_for(2)
+    # Every delivery verifies; the first event came three times with one id, and its successor only after.
+    assert all(d.verified_with for d in endpoint.received)
+    assert [(d.body["sequence"], d.answered) for d in endpoint.received] == [
+        (1, 500),
+        (1, 500),
+        (1, 200),
+        (2, 200),
+    ]
+    assert len({d.webhook_id for d in endpoint.received[:3]}) == 1
+    assert [d.body["sequence"] for d in got] == [1, 2] and got[0].body["subject"] == first
+    tried = attempts(engine, tenant, webhook_id)
+    assert [(a.attempt, a.outcome) for a in tried] == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "delivered"),
+        (1, "delivered"),
+    ]
+    gaps = [(tried[i + 1].at - tried[i].at).total_seconds() for i in range(2)]
+    assert 4 <= gaps[0] <= 6 and 240 <= gaps[1] <= 360  # 5 s and 5 min, jittered by up to 20 %
+
+
+async def test_a_failing_subject_does_not_block_another(
+    skipping: WorkflowEnvironment, skipping_settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    tenant, _, endpoint = hook(engine, receiver, [(500, {}), (200, {})])
+    stuck = await session(skipping, skipping_settings, tenant, [])
+    free = await session(skipping, skipping_settings, tenant, [])
+    await skipping.sleep(timedelta(minutes=1))
+    got = await endpoint.wait_for(2)
+    assert {d.body["subject"] for d in got} == {stuck, free}
+    assert endpoint.received[0].answered == 500 and endpoint.received[0].body["subject"] == stuck
+
+
+async def test_retry_after_is_honoured(
+    skipping: WorkflowEnvironment, skipping_settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    tenant, webhook_id, endpoint = hook(engine, receiver, [(503, {"Retry-After": "120"}), (200, {})])
+    await session(skipping, skipping_settings, tenant, [])
+    await skipping.sleep(timedelta(minutes=5))
+    await endpoint.wait_for(1)
+    first, second = attempts(engine, tenant, webhook_id)
+    assert 120 <= (second.at - first.at).total_seconds() < 121
+
+
+async def test_an_event_is_given_up_after_the_schedule_and_the_next_goes_on(
+    skipping: WorkflowEnvironment, skipping_settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    failures: list[tuple[int, dict[str, str]]] = [(500, {})] * 8
+    tenant, webhook_id, endpoint = hook(engine, receiver, [*failures, (200, {})])
+    await session(skipping, skipping_settings, tenant, ["confirm"])
+    await skipping.sleep(timedelta(days=2))
+    got = await endpoint.wait_for(1)
+    assert [d.body["sequence"] for d in got] == [2]
+    tried = attempts(engine, tenant, webhook_id)
+    assert [a.outcome for a in tried] == ["failed"] * 7 + ["gave_up", "delivered"]
+    assert webhooks.get(engine, tenant, webhook_id).enabled
+
+
+async def test_an_endpoint_failing_for_five_days_is_disabled(
+    skipping: WorkflowEnvironment, skipping_settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    tenant, webhook_id, _ = hook(engine, receiver, [(500, {})])
+    await session(skipping, skipping_settings, tenant, ["confirm", "pick", "pack", "ship", "deliver"])
+    await skipping.sleep(timedelta(days=10))
+    row = webhooks.get(engine, tenant, webhook_id)
+    assert not row.enabled and "failed continuously" in (row.disabled_reason or "")
+    tried = attempts(engine, tenant, webhook_id)
+    assert tried[-1].outcome == "disabled"
+    assert timedelta(days=5) <= tried[-1].at - tried[0].at < timedelta(days=6)
+    notices = events.list_events(engine, tenant, types=["endpoint.disabled"])
+    assert [n.data["webhookId"] for n in notices] == [webhook_id]

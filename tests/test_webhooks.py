@@ -1,0 +1,135 @@
+"""Webhooks over the API against the dev server: signed, ordered, disabled on 410, rotated, recovered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from activities.urls import UnsafeUrl, check_url
+from tests.receiver import Endpoint, Receiver
+from tests.support import ApiClient
+
+
+async def subscribe(
+    api: ApiClient, receiver: Receiver, name: str, types: list[str] | None = None, **kw: object
+) -> tuple[dict[str, Any], Endpoint]:
+    body = {"url": receiver.url(name), "eventTypes": types or [], **kw}
+    hook = await api.ok("POST", "/webhooks", body, 201)
+    assert hook["secret"].startswith("whsec_")
+    return hook, receiver.endpoint(name, hook["secret"])
+
+
+async def test_signed_deliveries_arrive_in_order(api: ApiClient, receiver: Receiver) -> None:
+    hook, endpoint = await subscribe(api, receiver, f"order-{api.tenant}", ["session.*"], description="crm")
+    sid = (await api.new_session(cart_id="cart-hook"))["id"]
+    for action in ("confirm", "pick", "pack"):
+        await api.act(sid, action)
+    got = await endpoint.wait_for(4)
+    assert all(d.verified_with == [hook["secret"]] for d in got)
+    assert [d.body["sequence"] for d in got] == [1, 2, 3, 4]
+    assert [d.body["type"] for d in got] == ["session.created"] + ["session.status_changed"] * 3
+    assert got[3].body["data"]["from"] == "PICKED" and got[3].body["data"]["to"] == "PACKED"
+    log = await api.ok("GET", f"/events?subject={sid}")
+    assert [d.webhook_id for d in got] == [e["id"] for e in log["items"]]
+    attempts = await api.ok("GET", f"/webhooks/{hook['id']}/attempts")
+    assert len(attempts) == 4 and {a["outcome"] for a in attempts} == {"delivered"}
+    assert attempts[0]["statusCode"] == 200 and attempts[0]["responseExcerpt"] == "answered 200"
+    listed = await api.ok("GET", "/webhooks")
+    assert [w["id"] for w in listed] == [hook["id"]] and "secret" not in listed[0]
+
+
+async def test_filters_select_event_types(api: ApiClient, receiver: Receiver) -> None:
+    _, endpoint = await subscribe(api, receiver, f"filter-{api.tenant}", ["session.status_changed"])
+    sid = (await api.new_session(cart_id="cart-filter"))["id"]
+    await api.act(sid, "cancel")
+    got = await endpoint.wait_for(1)
+    assert [d.body["type"] for d in got] == ["session.status_changed"]
+
+
+async def test_gone_endpoint_is_disabled_and_announced(api: ApiClient, receiver: Receiver) -> None:
+    gone, _ = await subscribe(api, receiver, f"gone-{api.tenant}", ["session.created"])
+    receiver.endpoints[f"gone-{api.tenant}"].script = [(410, {})]
+    _, watcher = await subscribe(api, receiver, f"watch-{api.tenant}", ["endpoint.disabled"])
+    await api.new_session(cart_id="cart-gone")
+    notice = (await watcher.wait_for(1))[0].body
+    assert notice["type"] == "endpoint.disabled" and notice["data"]["webhookId"] == gone["id"]
+    state = await api.ok("GET", f"/webhooks/{gone['id']}")
+    assert state["enabled"] is False and "410" in state["disabledReason"]
+    assert len(receiver.endpoints[f"gone-{api.tenant}"].received) == 1  # no retry after 410
+    refused = await api.post(f"/webhooks/{gone['id']}/recover", {"since": "2020-01-01T00:00:00Z"})
+    assert refused.status == 409
+
+
+async def test_rotated_secret_signs_with_both_during_the_overlap(api: ApiClient, receiver: Receiver) -> None:
+    hook, endpoint = await subscribe(api, receiver, f"rotate-{api.tenant}")
+    rotated = await api.ok("POST", f"/webhooks/{hook['id']}/rotate_secret")
+    assert rotated["secret"] != hook["secret"]
+    assert datetime.fromisoformat(rotated["previousSecretExpiresAt"]) > datetime.now(UTC) + timedelta(
+        hours=23
+    )
+    endpoint.secrets = [hook["secret"], rotated["secret"]]
+    await api.post(f"/webhooks/{hook['id']}/test")
+    (delivery,) = await endpoint.wait_for(1)
+    assert delivery.verified_with == [hook["secret"], rotated["secret"]]
+    assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_test_event_and_recover(api: ApiClient, receiver: Receiver) -> None:
+    hook, endpoint = await subscribe(api, receiver, f"recover-{api.tenant}", ["session.*"])
+    started = datetime.now(UTC) - timedelta(seconds=1)
+    sid = (await api.new_session(cart_id="cart-rec"))["id"]
+    await api.act(sid, "confirm")
+    first = await endpoint.wait_for(2)
+    sent = await api.ok("POST", f"/webhooks/{hook['id']}/test", status=202)
+    test_delivery = (await endpoint.wait_for(3))[2]
+    assert test_delivery.body["type"] == "webhook.test" and test_delivery.webhook_id == sent["eventId"]
+
+    answer = await api.ok("POST", f"/webhooks/{hook['id']}/recover", {"since": started.isoformat()}, 202)
+    assert answer["subjects"] == 2  # the session and the test event's webhook subject
+    again = await endpoint.wait_for(6)
+    resent = [d for d in again[3:] if d.body["subject"] == sid]
+    assert [d.webhook_id for d in resent] == [d.webhook_id for d in first]
+
+
+async def test_event_log_and_catalogue(api: ApiClient) -> None:
+    catalogue = await api.ok("GET", "/event_types")
+    types = {t["type"]: t for t in catalogue}
+    assert {"session.created", "session.status_changed", "endpoint.disabled", "webhook.test"} <= set(types)
+    assert "allowedActions" in types["session.status_changed"]["schema"]["properties"]
+    sid = (await api.new_session(cart_id="cart-log"))["id"]
+    await api.act(sid, "confirm")
+    page = await api.ok("GET", "/events?limit=1&type=session.*")
+    assert len(page["items"]) == 1 and page["nextCursor"] == page["items"][0]["cursor"]
+    rest = await api.ok("GET", f"/events?after={page['nextCursor']}")
+    assert [e["sequence"] for e in rest["items"]] == [2] and rest["items"][0]["subject"] == sid
+    only_changes = await api.ok("GET", "/events?type=session.status_changed")
+    assert [e["data"]["action"] for e in only_changes["items"]] == ["confirm"]
+    bad = await api.get("/events?type=session.nope")
+    assert bad.status == 400 and bad.body["errors"][0]["field"] == "type"
+
+
+async def test_bad_webhook_requests(
+    api: ApiClient, make_tenant: Callable[..., ApiClient], receiver: Receiver
+) -> None:
+    reply = await api.post("/webhooks", {"url": receiver.url("x"), "eventTypes": ["order.nope"]})
+    assert reply.status == 400 and reply.body["errors"][0]["field"] == "eventTypes"
+    reply = await api.post("/webhooks", {"url": "ftp://example.com/hook"})
+    assert reply.status == 400 and reply.body["errors"][0]["code"] == "UNSAFE_URL"
+    hook, _ = await subscribe(api, receiver, f"mine-{api.tenant}")
+    stranger = make_tenant()
+    assert (await stranger.get(f"/webhooks/{hook['id']}")).status == 404
+    assert (await stranger.post(f"/webhooks/{hook['id']}/test")).status == 404
+    assert (await api.call("DELETE", f"/webhooks/{hook['id']}")).status == 204
+    assert (await api.get(f"/webhooks/{hook['id']}")).status == 404
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/x", "http://localhost/x", "http://10.1.2.3/x", "http://[::1]/x"]
+)
+async def test_private_targets_are_refused_unless_allowed(url: str) -> None:
+    with pytest.raises(UnsafeUrl):
+        await check_url(url, allow_private=False)
+    await check_url(url, allow_private=True)
