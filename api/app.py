@@ -11,7 +11,8 @@ from fastapi import FastAPI, Request, Response
 
 from activities.fanout import Publisher
 from api import errors
-from api.routers import events, health, processes, sessions, webhooks
+from api.feed import Hub
+from api.routers import events, health, live_feed, processes, sessions, webhooks
 from fulfillment.settings import Settings
 from storage.engine import make_engine, migrate
 from workers.temporal_client import connect
@@ -32,7 +33,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.publisher = Publisher(
             app.state.temporal, app.state.engine, settings.notifications_task_queue, settings.retry_schedule
         )
+        app.state.hub = Hub(app.state.engine, settings)
+        await app.state.hub.start()
         yield
+        await app.state.hub.stop()
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -51,6 +55,6 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["x-request-id"] = request_id
         return response
 
-    for module in (health, processes, sessions, events, webhooks):
+    for module in (health, processes, sessions, events, webhooks, live_feed):
         app.include_router(module.router)
     return app

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         None, description="Dev server UI port (temporal-dev.yaml when unset)."
     )
     bootstrap_api_key: str | None = Field(None, description="The dev tenant's API key; generated when unset.")
+    live_feed_poll_seconds: float = Field(
+        0.1, description="How often a replica looks for new events (SQLite)."
+    )
+    live_feed_buffer: int = Field(
+        1000, description="Events queued per live-feed consumer before it is cut off."
+    )
+    live_feed_send_timeout_seconds: float = Field(
+        10.0, description="A send blocked this long cuts the consumer off."
+    )
     api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
     log_format: str = Field("pretty", description="`pretty` for development, `json` for production.")
     log_level: str = Field("INFO", description="Log level.")

@@ -17,6 +17,7 @@ from storage.tables import EventRow
 # Serialises appends on PostgreSQL so events commit in cursor order and a reader that has seen
 # cursor N never later finds a smaller one appear (SQLite has a single writer already).
 _APPEND_LOCK = 72657302
+NOTIFY_CHANNEL = "fulfillment_events"
 
 
 def append(
@@ -31,6 +32,8 @@ def append(
     """Append an event in the caller's transaction; `sequence` defaults to the subject's next."""
     if s.connection().dialect.name == "postgresql":
         s.exec(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))  # type: ignore[call-overload]
+        # Delivered at commit: wakes the live-feed hub of every API replica at once.
+        s.exec(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))  # type: ignore[call-overload]
     if sequence is None:
         last = s.exec(
             select(func.max(EventRow.sequence)).where(
@@ -95,3 +98,12 @@ def list_events(
 def last_cursor(engine: Engine) -> int:
     with session_scope(engine) as s:
         return s.exec(select(func.max(EventRow.cursor))).one() or 0
+
+
+def after(engine: Engine, cursor: int, limit: int = 500) -> list[Event]:
+    """Events of every tenant after `cursor`, for the live-feed hub that tails the log."""
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(EventRow).where(col(EventRow.cursor) > cursor).order_by(col(EventRow.cursor)).limit(limit)
+        )
+        return [to_event(r) for r in rows]

@@ -138,3 +138,29 @@ class WebhookAttemptRow(SQLModel, table=True):
     error: str | None = Field(default=None, max_length=500)
     duration_ms: int
     at: datetime
+
+
+class LiveFeedTicket(SQLModel, table=True):
+    """A single-use ticket for browsers, which cannot set headers on a WebSocket or EventSource."""
+
+    __tablename__ = "live_feed_tickets"
+    ticket_hash: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    key_id: str = Field(max_length=32)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class LiveFeedSubscriptionRow(SQLModel, table=True):
+    """A live subscription, registered so that any replica can list or end it."""
+
+    __tablename__ = "live_feed_subscriptions"
+    __table_args__ = (Index("ix_feed_subscriptions_tenant", "tenant_id"),)
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    replica: str = Field(max_length=64, index=True)
+    connection: str = Field(max_length=40)
+    filters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    seen_at: datetime

@@ -11,20 +11,18 @@ from pathlib import Path
 import aiohttp
 import psycopg
 import pytest
-import uvicorn
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from fulfillment.devserver import DevServerConfig
 from fulfillment.logs import configure_logging
 from fulfillment.settings import Settings
 from storage import tenants
 from storage.engine import make_engine, migrate
 from tests.receiver import Receiver
-from tests.support import ApiClient, free_port
+from tests.support import ApiClient, free_port, serving
 from workers.sessions import running_workers
 from workers.temporal_client import ensure_search_attributes
 from workflows import search_attributes as sa
@@ -113,27 +111,8 @@ async def skipping(engine: Engine, skipping_settings: Settings) -> AsyncIterator
 
 @pytest.fixture(scope="session")
 async def api_url(settings: Settings, worker: None, engine: Engine) -> AsyncIterator[str]:
-    """The API served by uvicorn on a loopback port, in this test session's event loop."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=settings.api_port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    import asyncio
-
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{settings.api_port}"
-    server.should_exit = True
-    await task
+    async with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import uvicorn
+
+from api.app import create_app
+from fulfillment.settings import Settings
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[str]:
+    """The API for `settings`, served by uvicorn on its loopback port in this event loop; yields its URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.api_port, log_config=None, access_log=False
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{settings.api_port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def free_port() -> int:

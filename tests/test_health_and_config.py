@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
-import uvicorn
 
-from api.app import create_app
 from fulfillment.devserver import DevServerConfig
 from fulfillment.settings import Settings
-from tests.support import ApiClient, free_port
+from tests.support import ApiClient, free_port, serving
 from workflows import search_attributes as sa
 
 
@@ -18,23 +14,11 @@ async def test_health_is_503_naming_the_worker_when_none_polls(
     settings: Settings, http: aiohttp.ClientSession
 ) -> None:
     lonely = settings.model_copy(update={"task_queue": "nobody-polls-this", "api_port": free_port()})
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(lonely), host="127.0.0.1", port=lonely.api_port, log_config=None, lifespan="on"
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done()
-            await asyncio.sleep(0.02)
-        reply = await ApiClient(http, f"http://127.0.0.1:{lonely.api_port}", None).get("/health")
-        assert reply.status == 503
-        assert reply.body["missing"] == ["worker"]
-        assert reply.body["checks"]["database"]["ok"] and reply.body["checks"]["temporal"]["ok"]
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(lonely) as url:
+        reply = await ApiClient(http, url, None).get("/health")
+    assert reply.status == 503
+    assert reply.body["missing"] == ["worker"]
+    assert reply.body["checks"]["database"]["ok"] and reply.body["checks"]["temporal"]["ok"]
 
 
 def test_dev_server_registers_the_search_attributes_the_workflows_set() -> None:
