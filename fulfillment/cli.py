@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dev", help="run Temporal dev server, worker and API together")
     sub.add_parser("api", help="run the HTTP API")
     sub.add_parser("worker", help="run a worker")
+    sub.add_parser("sandbox", help="run the partner sandbox (simulated partners with fault injection)")
     tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
         dest="tenant_command", required=True
     )
@@ -48,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         from workers.sessions import run_worker
 
         asyncio.run(run_worker(settings))
+        return 0
+    if args.command == "sandbox":
+        from aiohttp import web
+
+        from sandbox.app import create_app as create_sandbox
+
+        secrets = [s for s in settings.sandbox_webhook_secrets.split(",") if s]
+        web.run_app(create_sandbox(secrets), host="127.0.0.1", port=settings.sandbox_port, print=None)
         return 0
     return _tenant(args, settings)
 

@@ -15,11 +15,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 
 import structlog
 
 from fulfillment.devserver import DevServerConfig
 from fulfillment.settings import Settings
+from sandbox.app import RECEIVER_PATH
+from storage import webhooks
 from storage.engine import make_engine, migrate
 from storage.tenants import ensure_tenant_with_key
 
@@ -69,7 +72,13 @@ def run_dev(settings: Settings) -> int:
     ui_port = settings.temporal_ui_port or config.ui_port
     namespace = settings.temporal_namespace if "temporal_namespace" in fields else config.namespace
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    for name, p in (("Temporal", port), ("Temporal UI", ui_port), ("API", settings.api_port)):
+    ports = (
+        ("Temporal", port),
+        ("Temporal UI", ui_port),
+        ("API", settings.api_port),
+        ("sandbox", settings.sandbox_port),
+    )
+    for name, p in ports:
         if not _port_free(config.ip, p):
             print(
                 f"error: port {p} for the {name} is in use; set FULFILLMENT_*_PORT to another",
@@ -84,6 +93,9 @@ def run_dev(settings: Settings) -> int:
         "FULFILLMENT_TEMPORAL_ADDRESS": f"{config.ip}:{port}",
         "FULFILLMENT_TEMPORAL_NAMESPACE": namespace,
         "FULFILLMENT_API_PORT": str(settings.api_port),
+        "FULFILLMENT_SANDBOX_PORT": str(settings.sandbox_port),
+        # The sandbox's partners live on loopback.
+        "FULFILLMENT_WEBHOOK_ALLOW_PRIVATE": "true",
     }
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -107,8 +119,16 @@ def run_dev(settings: Settings) -> int:
         migrate(engine)
         key = bootstrap_key(settings)
         ensure_tenant_with_key(engine, DEV_TENANT, key)
+        receiver = f"http://127.0.0.1:{settings.sandbox_port}{RECEIVER_PATH}"
+        hook = webhooks.ensure(
+            engine, DEV_TENANT, receiver, "the sandbox's webhook receiver", datetime.now(UTC)
+        )
+        env["FULFILLMENT_SANDBOX_WEBHOOK_SECRETS"] = ",".join(
+            webhooks.signing_secrets(hook, datetime.now(UTC))
+        )
         engine.dispose()
         cli = [sys.executable, "-m", "fulfillment.cli"]
+        spawn([*cli, "sandbox"])
         spawn([*cli, "worker"])
         spawn([*cli, "api"])
         health = f"http://127.0.0.1:{settings.api_port}/health"
@@ -117,6 +137,7 @@ def run_dev(settings: Settings) -> int:
             "\nFulfillment stack is up\n"
             f"  API docs     http://127.0.0.1:{settings.api_port}/docs\n"
             f"  Temporal UI  http://{config.ip}:{ui_port}/namespaces/{namespace}/workflows\n"
+            f"  Sandbox      http://127.0.0.1:{settings.sandbox_port}/received  (the dev tenant's webhooks)\n"
             f"  Tenant       {DEV_TENANT}\n"
             f"  API key      {key}\n"
             f"  Data         {settings.data_dir.resolve()}\n"
@@ -145,7 +166,7 @@ def _healthy(url: str) -> bool:
 
 
 def _stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
-    """Newest first (API, worker, Temporal): SIGTERM, then SIGKILL what is still there after 15 s."""
+    """Newest first (API, worker, sandbox, Temporal): SIGTERM, then SIGKILL what is still there after 15 s."""
     for proc in reversed(procs):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

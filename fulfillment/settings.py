@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
+    sandbox_port: int = Field(8100, description="Port of the partner sandbox.")
+    sandbox_webhook_secrets: str = Field(
+        "", description="Secrets the sandbox's webhook receiver verifies with."
+    )
     temporal_port: int | None = Field(
         None, description="Dev server gRPC port (temporal-dev.yaml when unset)."
     )

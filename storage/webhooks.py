@@ -51,6 +51,15 @@ def create(
     return row
 
 
+def ensure(engine: Engine, tenant: str, url: str, description: str, now: datetime) -> WebhookRow:
+    """The tenant's webhook for `url`, created when there is none (used to wire up the dev stack)."""
+    with session_scope(engine) as s:
+        found = s.exec(
+            select(WebhookRow).where(WebhookRow.tenant_id == tenant, WebhookRow.url == url)
+        ).first()
+    return found or create(engine, tenant, url, [], description, now)
+
+
 def get(engine: Engine, tenant: str, webhook_id: str) -> WebhookRow:
     with session_scope(engine) as s:
         return _get(s, tenant, webhook_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import ApiClient, free_port
+from tests.support import ApiClient, eventually, free_port
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -71,7 +71,7 @@ async def dev_stack(env: dict[str, str], stop: signal.Signals) -> AsyncIterator[
         banner = "".join(output)
         assert "/docs" in banner and f":{env['FULFILLMENT_TEMPORAL_UI_PORT']}/namespaces/" in banner
         kids = children(proc.pid)
-        assert len(kids) == 3, kids  # Temporal, worker, API
+        assert len(kids) == 4, kids  # Temporal, sandbox, worker, API
         yield key, kids
     finally:
         if proc.returncode is None:
@@ -81,8 +81,9 @@ async def dev_stack(env: dict[str, str], stop: signal.Signals) -> AsyncIterator[
 
 
 async def test_dev_stack_survives_a_restart(tmp_path: Path) -> None:
-    api_port = free_port()
+    api_port, sandbox_port = free_port(), free_port()
     env = {
+        "FULFILLMENT_SANDBOX_PORT": str(sandbox_port),
         **os.environ,
         "FULFILLMENT_DATA_DIR": str(tmp_path / "data"),
         "FULFILLMENT_API_PORT": str(api_port),
@@ -116,6 +117,16 @@ async def test_dev_stack_survives_a_restart(tmp_path: Path) -> None:
             await acme.act(wrapped, "wrap", comment="before restart")
             web = (await dev.new_session("WEB_ORDER", "cart-d"))["id"]
             await dev.act(web, "confirm")
+
+            async def sandbox_received() -> bool:
+                async with http.get(f"http://127.0.0.1:{sandbox_port}/received") as r:
+                    got = [d for d in await r.json() if d["body"]["subject"] == web]
+                return [(d["type"], d["verified"]) for d in got] == [
+                    ("session.created", True),
+                    ("session.status_changed", True),
+                ]
+
+            await eventually(sandbox_received, 30, "the sandbox to receive the dev tenant's signed webhooks")
 
         async with dev_stack(env, signal.SIGTERM) as (key_after, _):
             assert key_after == dev_key  # the generated dev key is kept in the data dir

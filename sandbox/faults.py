@@ -1,0 +1,42 @@
+"""Fault injection shared by every sandbox partner: an error rate, added latency, and downtime."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+from aiohttp import web
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0  # share of requests answered 500, from 0 to 1
+    latency_ms: int = 0  # added before every answer
+    down: bool = False  # every request answered 503
+
+    async def apply(self) -> web.Response | None:
+        """The failure to answer with instead of the real one, if any (after the latency)."""
+        if self.latency_ms:
+            await asyncio.sleep(self.latency_ms / 1000)
+        if self.down:
+            return web.json_response({"error": "partner is down (sandbox fault)"}, status=503)
+        if self.error_rate and random.random() < self.error_rate:
+            return web.json_response({"error": "injected failure (sandbox fault)"}, status=500)
+        return None
+
+    def as_json(self) -> dict[str, object]:
+        return {"errorRate": self.error_rate, "latencyMs": self.latency_ms, "down": self.down}
+
+    def update(self, body: dict[str, object]) -> None:
+        """Apply `{errorRate?, latencyMs?, down?}`; raise ValueError naming a bad field."""
+        rate = body.get("errorRate", self.error_rate)
+        latency = body.get("latencyMs", self.latency_ms)
+        down = body.get("down", self.down)
+        if not isinstance(rate, int | float) or not 0 <= rate <= 1:
+            raise ValueError("errorRate must be a number from 0 to 1")
+        if not isinstance(latency, int) or not 0 <= latency <= 60_000:
+            raise ValueError("latencyMs must be a whole number from 0 to 60000")
+        if not isinstance(down, bool):
+            raise ValueError("down must be true or false")
+        self.error_rate, self.latency_ms, self.down = float(rate), latency, down
