@@ -12,30 +12,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api import session_client  # noqa: E402
+from bench.stack import running_stack  # noqa: E402
 from domain.builtins import WEB_ORDER  # noqa: E402
 from domain.session import ActionRequest, SessionStart  # noqa: E402
-from fulfillment.devserver import DevServerConfig  # noqa: E402
-from storage import tenants  # noqa: E402
-from storage.engine import make_engine, migrate  # noqa: E402
-from tests.support import free_port  # noqa: E402
-from workflows import search_attributes as sa  # noqa: E402
 
 ACTIONS = ("confirm", "pick", "pack")
 QUEUE = "bench-sessions"
@@ -57,50 +49,11 @@ async def run_round(lifecycle: Callable[[int], Awaitable[None]], lifecycles: int
 
 
 async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, float]:
-    namespace = DevServerConfig.load().namespace
-    env = await WorkflowEnvironment.start_local(
-        namespace=namespace,
-        data_converter=pydantic_data_converter,
-        search_attributes=sa.ALL,
-        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
-        dev_server_log_level="error",
-    )
-    data = Path(tempfile.mkdtemp(prefix="bench-sessions-"))
-    url = f"sqlite:///{data / 'fulfillment.db'}"
-    engine = make_engine(url)
-    migrate(engine)
-    tenants.create_tenant(engine, "bench")
-    key = tenants.issue_key(engine, "bench")
-    api_port = free_port()
-    child_env = {
-        **os.environ,
-        "FULFILLMENT_DATABASE_URL": url,
-        "FULFILLMENT_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
-        "FULFILLMENT_TEMPORAL_NAMESPACE": namespace,
-        "FULFILLMENT_TASK_QUEUE": QUEUE,
-        "FULFILLMENT_API_PORT": str(api_port),
-        "FULFILLMENT_LOG_LEVEL": "WARNING",
-    }
-    cli = [sys.executable, "-m", "fulfillment.cli"]
-    procs = [
-        await asyncio.create_subprocess_exec(*cli, part, env=child_env, cwd=ROOT)
-        for part in ("worker", "api")
-    ]
-    base = f"http://127.0.0.1:{api_port}"
-    try:
+    async with running_stack(QUEUE) as stack:
+        client, base, key = stack.client, stack.base, stack.key
         async with aiohttp.ClientSession(
             headers={"Authorization": f"Bearer {key}"}, connector=aiohttp.TCPConnector(limit=concurrency)
         ) as http:
-            for _ in range(600):
-                try:
-                    async with http.get(f"{base}/health") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the API did not become healthy")
 
             async def through_api(i: int) -> None:
                 body = {"processType": "WEB_ORDER", "cartId": f"api-{i}"}
@@ -118,10 +71,10 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
                 start = SessionStart(
                     tenant="bench", session_id=sid, cart_id=f"direct-{i}", definition=WEB_ORDER
                 )
-                await session_client.start(env.client, QUEUE, start)
+                await session_client.start(client, QUEUE, start)
                 for action in ACTIONS:
-                    await session_client.act(env.client, "bench", sid, ActionRequest(action=action))
-                assert (await session_client.view(env.client, "bench", sid)).status == "PACKED"
+                    await session_client.act(client, "bench", sid, ActionRequest(action=action))
+                assert (await session_client.view(client, "bench", sid)).status == "PACKED"
 
             await run_round(through_api, concurrency, concurrency)  # warm both paths up
             await run_round(direct, concurrency, concurrency)
@@ -130,11 +83,6 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
                 api_rates.append(await run_round(through_api, lifecycles, concurrency))
                 direct_rates.append(await run_round(direct, lifecycles, concurrency))
                 print(f"round: api {api_rates[-1]:.1f}/s  direct {direct_rates[-1]:.1f}/s", flush=True)
-    finally:
-        for proc in procs:
-            proc.terminate()
-            await asyncio.wait_for(proc.wait(), 30)
-        await env.shutdown()
     api_rate, direct_rate = statistics.median(api_rates), statistics.median(direct_rates)
     return {
         "concurrency": concurrency,

@@ -1,0 +1,95 @@
+"""The stack the benchmarks run against: a dev server, a SQLite database, and worker and API processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fulfillment.devserver import DevServerConfig  # noqa: E402
+from storage import tenants  # noqa: E402
+from storage.engine import make_engine, migrate  # noqa: E402
+from tests.support import free_port  # noqa: E402
+from workflows import search_attributes as sa  # noqa: E402
+
+
+@dataclass
+class Stack:
+    client: Client
+    base: str
+    key: str
+    tenant: str
+    task_queue: str
+
+
+@asynccontextmanager
+async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator[Stack]:
+    namespace = DevServerConfig.load().namespace
+    env = await WorkflowEnvironment.start_local(
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        search_attributes=sa.ALL,
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        dev_server_log_level="error",
+    )
+    data = Path(tempfile.mkdtemp(prefix="bench-"))
+    url = f"sqlite:///{data / 'fulfillment.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    tenants.create_tenant(engine, tenant)
+    key = tenants.issue_key(engine, tenant)
+    api_port = free_port()
+    child_env = {
+        **os.environ,
+        "FULFILLMENT_DATABASE_URL": url,
+        "FULFILLMENT_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+        "FULFILLMENT_TEMPORAL_NAMESPACE": namespace,
+        "FULFILLMENT_TASK_QUEUE": task_queue,
+        "FULFILLMENT_NOTIFICATIONS_TASK_QUEUE": f"{task_queue}-notify",
+        "FULFILLMENT_WEBHOOK_ALLOW_PRIVATE": "true",
+        "FULFILLMENT_API_PORT": str(api_port),
+        "FULFILLMENT_LOG_LEVEL": "WARNING",
+    }
+    cli = [sys.executable, "-m", "fulfillment.cli"]
+    procs = [
+        await asyncio.create_subprocess_exec(*cli, part, env=child_env, cwd=ROOT)
+        for part in ("worker", "api")
+    ]
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(600):
+                try:
+                    async with http.get(f"{base}/health") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError("the API did not become healthy")
+        yield Stack(env.client, base, key, tenant, task_queue)
+    finally:
+        for proc in procs:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 30)
+        await env.shutdown()
+        engine.dispose()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
