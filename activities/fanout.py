@@ -7,13 +7,17 @@ find nothing new. Publishing is retried with the activity that wrote the event, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.events import Event
+from domain.push import PushJob, push_workflow_id
 from domain.webhooks import WebhookTarget, delivery_workflow_id
-from storage import webhooks
+from storage import push, webhooks
 
 
 class Publisher:
@@ -23,6 +27,21 @@ class Publisher:
     async def publish(self, event: Event) -> None:
         subscribers = await asyncio.to_thread(webhooks.subscribers, self._engine, event.tenant, event)
         await asyncio.gather(*(self._poke(event, webhook_id) for webhook_id in (w.id for w in subscribers)))
+        devices = await asyncio.to_thread(push.recipients, self._engine, event)
+        if devices:
+            await self._push(event, devices)
+
+    async def _push(self, event: Event, devices: list[str]) -> None:
+        # Published before: its pushes are under way or done.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await self._client.start_workflow(
+                "PushDelivery",
+                PushJob(tenant=event.tenant, event=event, device_ids=devices),
+                id=push_workflow_id(event.tenant, event.id),
+                task_queue=self._queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=f"push {event.type} to {len(devices)} device(s)",
+            )
 
     async def poke_webhook(self, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
         target = WebhookTarget(tenant=tenant, webhook_id=webhook_id, subject=subject, schedule=self._schedule)

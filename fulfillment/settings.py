@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     webhook_retry_schedule: str = Field(
         "5,300,1800,7200,18000,36000,36000", description="Seconds between webhook attempts, comma-separated."
     )
+    fcm_base_url: str = Field("https://fcm.googleapis.com", description="FCM HTTP v1 API base URL.")
+    apns_base_url: str | None = Field(
+        None, description="APNs base URL; Apple's hosts by the app's environment."
+    )
+    apns_ca_file: str | None = Field(None, description="CA bundle to trust for APNs (tests use a local CA).")
     webhook_allow_private: bool = Field(
         False, description="Allow webhook URLs on private/loopback addresses."
     )

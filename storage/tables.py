@@ -164,3 +164,32 @@ class LiveFeedSubscriptionRow(SQLModel, table=True):
     filters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime
     seen_at: datetime
+
+
+class PushApplicationRow(SQLModel, table=True):
+    """A push application: its platform and credentials (never returned by the API)."""
+
+    __tablename__ = "push_applications"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=40)
+    platform: str = Field(max_length=20)
+    name: str = Field(max_length=200)
+    credentials: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+
+
+class DeviceTokenRow(SQLModel, table=True):
+    """A device (token, or Web Push subscription) subscribed to sessions or carts."""
+
+    __tablename__ = "device_tokens"
+    __table_args__ = (Index("ix_device_tokens_tenant_active", "tenant_id", "active"),)
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=40)
+    application_id: str = Field(max_length=40)
+    token: str | None = Field(default=None, max_length=4096)
+    subscription: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    filters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    deactivated_reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime
+    updated_at: datetime

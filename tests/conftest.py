@@ -21,6 +21,8 @@ from fulfillment.logs import configure_logging
 from fulfillment.settings import Settings
 from storage import tenants
 from storage.engine import make_engine, migrate
+from tests.push_fakes import PushFakes
+from tests.push_fakes import start as start_push_fakes
 from tests.receiver import Receiver
 from tests.support import ApiClient, free_port, serving
 from workers.sessions import running_workers
@@ -68,8 +70,20 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
+async def push_fakes() -> AsyncIterator[PushFakes]:
+    fakes, runner, stop, task = await start_push_fakes(free_port(), free_port())
+    yield fakes
+    stop.set()
+    await task
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
 def settings(
-    temporal_env: WorkflowEnvironment, database_url: str, tmp_path_factory: pytest.TempPathFactory
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    push_fakes: PushFakes,
 ) -> Settings:
     return Settings(
         data_dir=tmp_path_factory.mktemp("data"),
@@ -80,6 +94,9 @@ def settings(
         api_port=free_port(),
         api_timeout_seconds=10,
         webhook_allow_private=True,
+        fcm_base_url=push_fakes.base,
+        apns_base_url=push_fakes.apns_base,
+        apns_ca_file=push_fakes.ca_file,
     )
 
 

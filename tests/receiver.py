@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.inbox import Inbox
+
 
 @dataclass
 class Delivery:
@@ -28,22 +30,17 @@ class Delivery:
 class Endpoint:
     script: list[tuple[int, dict[str, str]]] = field(default_factory=lambda: [(200, {})])
     secrets: list[str] = field(default_factory=list)
-    received: list[Delivery] = field(default_factory=list)
-    arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    inbox: Inbox[Delivery] = field(default_factory=Inbox)
     hold: asyncio.Event | None = None  # when set, requests are answered only once it is set
 
-    def accepted(self) -> list[Delivery]:
-        return [d for d in self.received if 200 <= d.answered < 300]
+    @property
+    def received(self) -> list[Delivery]:
+        return self.inbox.items
 
     async def wait_for(self, count: int, within: float = 30, accepted_only: bool = True) -> list[Delivery]:
         """Wait until `count` deliveries arrived (accepted ones by default); fail after `within` seconds."""
-
-        def enough() -> bool:
-            return len(self.accepted() if accepted_only else self.received) >= count
-
-        async with asyncio.timeout(within), self.arrived:
-            await self.arrived.wait_for(enough)
-        return self.accepted() if accepted_only else self.received
+        wanted = (lambda d: 200 <= d.answered < 300) if accepted_only else (lambda _: True)
+        return await self.inbox.wait_for(count, within, wanted)
 
 
 class Receiver:
@@ -78,11 +75,8 @@ class Receiver:
         status, extra = ep.script.pop(0) if len(ep.script) > 1 else ep.script[0]
         if ep.secrets and not verified:
             status = 401
-        async with ep.arrived:
-            ep.received.append(
-                Delivery(headers.get("webhook-id", ""), json.loads(raw), headers, status, verified)
-            )
-            ep.arrived.notify_all()
+        delivery = Delivery(headers.get("webhook-id", ""), json.loads(raw), headers, status, verified)
+        await ep.inbox.add(delivery)
         if ep.hold is not None:
             await ep.hold.wait()
         return web.Response(status=status, text=f"answered {status}", headers=extra)

@@ -18,11 +18,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.fanout import Publisher
+from activities.push.deliver import PushActivities
 from activities.sessions import SessionActivities
 from activities.webhooks import WebhookActivities
 from fulfillment.settings import Settings
 from storage.engine import make_engine
 from workers.temporal_client import connect, ensure_search_attributes
+from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
@@ -54,12 +56,14 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
             )
         if "notifications" in queues:
             hooks = WebhookActivities(engine, http, pub, settings.webhook_allow_private)
+            pushes = PushActivities(engine, http, settings)
+            stack.push_async_callback(pushes.close)
             workers.append(
                 Worker(
                     client,
                     task_queue=settings.notifications_task_queue,
-                    workflows=[WebhookDeliveryWorkflow],
-                    activities=[hooks.webhook_pending, hooks.deliver_webhook],
+                    workflows=[WebhookDeliveryWorkflow, PushDeliveryWorkflow],
+                    activities=[hooks.webhook_pending, hooks.deliver_webhook, pushes.send_push],
                     activity_executor=executor,
                 )
             )

@@ -1,0 +1,99 @@
+"""One push to one device: render the event, send it with the device's provider, settle the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.push.apns import ApnsSender
+from activities.push.fcm import FcmSender
+from activities.push.result import SendResult
+from activities.push.webpush import WebPushSender
+from domain.push import (
+    ApnsCredentials,
+    FcmCredentials,
+    Notification,
+    PushRequest,
+    WebPushCredentials,
+    WebPushSubscription,
+    render,
+)
+from fulfillment.settings import Settings
+from storage import push
+
+log = structlog.get_logger(__name__)
+
+
+class PushActivities:
+    def __init__(self, engine: Engine, http: aiohttp.ClientSession, settings: Settings) -> None:
+        self._engine = engine
+        self._fcm = FcmSender(http, settings.fcm_base_url)
+        self._apns = ApnsSender(settings.apns_base_url, settings.apns_ca_file)
+        self._webpush = WebPushSender(http)
+
+    async def close(self) -> None:
+        await self._apns.close()
+
+    @activity.defn(name="send_push")
+    async def send_push(self, request: PushRequest) -> str:
+        found = await asyncio.to_thread(
+            push.device_with_application, self._engine, request.tenant, request.device_id
+        )
+        if found is None or not found[0].active:
+            return "skipped"
+        device, app = found
+        note = render(request.event)
+        try:
+            result = await self._send(
+                app.platform, app.id, app.credentials, device.token, device.subscription, note, request
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            result = SendResult("retry", None, f"{type(e).__name__}: {e}")
+        log.info(
+            "push.attempt",
+            tenant=request.tenant,
+            workflow_id=activity.info().workflow_id,
+            device_id=device.id,
+            platform=app.platform,
+            outcome=result.outcome,
+            status=result.status,
+        )
+        if result.outcome == "gone":
+            reason = f"{app.platform} reported the token gone ({result.status}: {result.detail})"
+            await asyncio.to_thread(
+                push.deactivate, self._engine, request.tenant, device.id, reason, datetime.now(UTC)
+            )
+        elif result.outcome == "retry":
+            raise ApplicationError(
+                f"{app.platform} answered {result.status}: {result.detail}", type="PushRetry"
+            )
+        return result.outcome
+
+    async def _send(
+        self,
+        platform: str,
+        app_id: str,
+        credentials: dict[str, Any],
+        token: str | None,
+        subscription: dict[str, Any] | None,
+        note: Notification,
+        request: PushRequest,
+    ) -> SendResult:
+        if platform == "fcm":
+            return await self._fcm.send(app_id, FcmCredentials.model_validate(credentials), str(token), note)
+        if platform == "apns":
+            # The same id on every retry, so the device can drop a repeat.
+            apns_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request.event.id}/{request.device_id}"))
+            return await self._apns.send(
+                app_id, ApnsCredentials.model_validate(credentials), str(token), note, apns_id
+            )
+        subscription_ = WebPushSubscription.model_validate(subscription)
+        return await self._webpush.send(WebPushCredentials.model_validate(credentials), subscription_, note)

@@ -1,0 +1,68 @@
+"""FCM HTTP v1: an OAuth token from the service account's signed JWT, then messages:send."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp
+import jwt
+
+from activities.push.result import SendResult, by_status
+from domain.push import FcmCredentials, Notification
+
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+class FcmSender:
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self._http, self._base = http, base_url.rstrip("/")
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    async def _access_token(self, app_id: str, creds: FcmCredentials) -> str:
+        cached = self._tokens.get(app_id)
+        if cached and cached[1] > time.time() + 60:
+            return cached[0]
+        sa, now = creds.service_account, int(time.time())
+        assertion = jwt.encode(
+            {"iss": sa.client_email, "scope": SCOPE, "aud": sa.token_uri, "iat": now, "exp": now + 3600},
+            sa.private_key,
+            algorithm="RS256",
+        )
+        async with self._http.post(
+            sa.token_uri, data={"grant_type": GRANT, "assertion": assertion}, timeout=TIMEOUT
+        ) as r:
+            body = await r.json(content_type=None)
+            if r.status != 200 or "access_token" not in body:
+                raise PermissionError(f"token endpoint answered {r.status}: {str(body)[:200]}")
+        self._tokens[app_id] = (body["access_token"], now + float(body.get("expires_in", 3600)))
+        return str(body["access_token"])
+
+    async def send(self, app_id: str, creds: FcmCredentials, token: str, note: Notification) -> SendResult:
+        try:
+            access = await self._access_token(app_id, creds)
+        except PermissionError as e:
+            return SendResult("rejected", None, str(e))
+        message = {
+            "message": {
+                "token": token,
+                "notification": {"title": note.title, "body": note.body},
+                "data": note.data,
+            }
+        }
+        url = f"{self._base}/v1/projects/{creds.service_account.project_id}/messages:send"
+        async with self._http.post(
+            url, json=message, headers={"Authorization": f"Bearer {access}"}, timeout=TIMEOUT
+        ) as r:
+            body = await r.json(content_type=None)
+        detail = str(body)[:300]
+        codes = {
+            d.get("errorCode") for d in (body.get("error", {}).get("details") or []) if isinstance(d, dict)
+        }
+        if "UNREGISTERED" in codes or r.status == 404:
+            return SendResult("gone", r.status, detail)
+        if r.status == 401:
+            self._tokens.pop(app_id, None)  # refresh the access token on the retry
+            return SendResult("retry", r.status, detail)
+        return by_status(r.status, detail)
