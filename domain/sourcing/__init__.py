@@ -1,0 +1,1 @@
+"""The sourcing engine: where an order's lines should come from, fast and close to optimal."""

@@ -1,0 +1,103 @@
+"""Exact sourcing: a MILP solved by HiGHS, lexicographically in three stages.
+
+Stage 1 minimises unfulfilled units; stage 2 the number of locations, holding stage 1's optimum;
+stage 3 the cost, holding both. With the set of locations fixed the assignment is a transportation
+problem, whose LP optimum is integral, so only the location choices are binary. Each stage is
+time-limited; a stage that hits its limit marks the answer unproven.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from domain.sourcing.engine import Candidate, Problem, evaluate
+
+INF = float("inf")
+
+
+def undominated(p: Problem) -> Problem:
+    """Drop every holder that a nearer one dominates (has at least as much of each SKU, up to the
+    order's quantities). Swapping a dominated location for its dominator never adds a location or
+    cost, so some optimum survives: the reduction is exact."""
+    capped = np.minimum(p.stock, p.qty)
+    keep: list[int] = []
+    for a in range(len(capped)):  # holders are sorted by distance: dominators come first
+        if not keep or not np.any(np.all(capped[keep] >= capped[a], axis=1)):
+            keep.append(a)
+    return replace(p, pool=np.array(keep, dtype=np.int64)).restricted()
+
+
+@dataclass
+class Exact:
+    best: Candidate  # members index the problem that was solved
+    problem: Problem
+    proven: bool  # False when a stage hit the time limit
+
+
+def solve_everywhere(p: Problem, time_limit: float = 20.0) -> Exact:
+    """The optimum over every eligible holder (after the exact dominance reduction)."""
+    reduced = undominated(p)
+    best, proven = _solve(reduced, time_limit)
+    return Exact(best, reduced, proven)
+
+
+def solve(p: Problem, time_limit: float = 10.0) -> Candidate:
+    """The optimum over the problem's pool (the exact mode of a sourcing request)."""
+    return _solve(p.restricted(), time_limit)[0]
+
+
+def _solve(p: Problem, time_limit: float) -> tuple[Candidate, bool]:
+    import highspy
+
+    k, m = p.stock.shape
+    pairs = np.argwhere(p.stock > 0)  # (location, sku) with stock: the x variables
+    nx = len(pairs)
+    if nx == 0:
+        return evaluate(p, ()), True
+    # Columns: x (nx, continuous), y (k, binary), u (m, continuous)
+    n = nx + k + m
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    h.setOptionValue("mip_rel_gap", 0.0)
+    lower = np.zeros(n)
+    upper = np.concatenate([p.stock[pairs[:, 0], pairs[:, 1]].astype(float), np.ones(k), p.qty.astype(float)])
+    h.addVars(n, lower, upper)
+    h.changeColsIntegrality(
+        k, np.arange(nx, nx + k, dtype=np.int32), np.full(k, highspy.HighsVarType.kInteger)
+    )
+
+    # Demand: sum_l x[l, j] + u[j] = qty[j]
+    for j in range(m):
+        cols = np.concatenate([np.nonzero(pairs[:, 1] == j)[0], [nx + k + j]]).astype(np.int32)
+        h.addRow(float(p.qty[j]), float(p.qty[j]), len(cols), cols, np.ones(len(cols)))
+    # Linking: x[l, j] <= stock[l, j] * y[l]
+    for v, (loc, sku) in enumerate(pairs):
+        h.addRow(
+            -INF, 0.0, 2, np.array([v, nx + loc], dtype=np.int32), np.array([1.0, -float(p.stock[loc, sku])])
+        )
+    ys = np.arange(nx, nx + k, dtype=np.int32)
+    us = np.arange(nx + k, n, dtype=np.int32)
+    h.addRow(-INF, float(p.profile.max_split + 1), k, ys, np.ones(k))
+
+    proven = True
+
+    def stage(cols: np.ndarray, costs: np.ndarray) -> float:
+        nonlocal proven
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
+        h.changeColsCost(len(cols), cols.astype(np.int32), costs.astype(float))
+        h.run()
+        proven = proven and h.getModelStatus() == highspy.HighsModelStatus.kOptimal
+        return float(h.getInfo().objective_function_value)
+
+    unfulfilled = round(stage(us, np.ones(m)))
+    h.addRow(-INF, unfulfilled + 1e-6, m, us, np.ones(m))
+    locations = round(stage(ys, np.ones(k)))
+    h.addRow(-INF, locations + 1e-6, k, ys, np.ones(k))
+    unit = p.unit_cost[pairs[:, 0]]
+    stage(np.concatenate([np.arange(nx), ys]), np.concatenate([unit, np.full(k, p.profile.shipment_cost)]))
+    chosen = np.nonzero(np.asarray(h.getSolution().col_value)[nx : nx + k] > 0.5)[0]
+    # Re-evaluate the chosen set with the greedy assignment (optimal for a fixed set).
+    return evaluate(p, tuple(int(c) for c in chosen)), proven

@@ -1,0 +1,143 @@
+"""The network (locations, inventory), the per-tenant sourcing profile, and the options request/answer."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from domain.model import CamelModel
+
+OrderType = Literal["HD", "CC"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Location(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+    ref: str = Field(min_length=1, max_length=100)
+    type: Literal["STORE", "WAREHOUSE", "DC"]
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    address: dict[str, Any] = Field(default_factory=dict)
+    timezone: str = "UTC"
+    opening_hours: dict[str, list[tuple[str, str]]] = Field(
+        default_factory=dict,
+        description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
+    )
+    capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
+    daily_capacity: int | None = Field(None, ge=0, description="Fulfilments a day; null: unlimited.")
+    capacity_used: int = Field(0, ge=0, description="Fulfilments taken today.")
+    priority: int = 0
+    network_tags: list[str] = Field(default_factory=list)
+    lead_time_hours: float = Field(4, ge=0, description="Hours from assignment to dispatch (or to pickup).")
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+        for day, spans in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
+            for start, end in spans:
+                if not (_HHMM.match(start) and _HHMM.match(end)) or start >= end:
+                    raise ValueError(f"{day}: {start}-{end} is not an HH:MM span that ends after it starts")
+        return value
+
+
+class InventoryPosition(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+    location_ref: str = Field(min_length=1, max_length=100)
+    sku_ref: str = Field(min_length=1, max_length=100)
+    on_hand: int = Field(ge=0)
+    reserved: int = Field(0, ge=0)
+    safety_stock: int = Field(0, ge=0)
+
+    @property
+    def available(self) -> int:
+        return max(self.on_hand - self.reserved - self.safety_stock, 0)
+
+
+Criterion = Literal["unfulfilled", "splits", "cost", "eta"]
+
+
+class SourcingProfile(CamelModel):
+    """How plans are ranked and fenced, per tenant."""
+
+    version: int = 1
+    objective: list[Criterion] = Field(
+        default_factory=lambda: list[Criterion](["unfulfilled", "splits", "cost", "eta"])
+    )
+    weights: dict[Criterion, float] = Field(
+        default_factory=dict, description="Optional: rank by the weighted sum instead of lexicographically."
+    )
+    max_split: int = Field(3, ge=0, le=10, description="At most this many extra locations per plan.")
+    max_distance_km: float | None = Field(None, gt=0, description="Home delivery fence; null: none.")
+    shipment_cost: float = Field(5.0, ge=0, description="Cost of each fulfilment (location) in a plan.")
+    cost_per_unit_km: float = Field(0.01, ge=0, description="Cost of carrying one unit one kilometre.")
+    speed_kmh: float = Field(60, gt=0, description="Carrier speed for the distance part of an ETA.")
+    allow_transfers: bool = Field(
+        False, description="Click & collect: other locations may transfer to the pickup."
+    )
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, value: list[str]) -> list[str]:
+        if sorted(value) != sorted(set(value)) or "unfulfilled" not in value:
+            raise ValueError("objective lists criteria once each and includes unfulfilled")
+        return value
+
+
+class Line(CamelModel):
+    sku_ref: str
+    quantity: int
+
+
+class SourcingRequest(CamelModel):
+    """What the engine needs, distilled from an options request."""
+
+    order_type: OrderType
+    lines: list[Line]
+    latitude: float | None = None
+    longitude: float | None = None
+    pickup_ref: str | None = None
+    limit: int = 10
+    handling_time: datetime | None = None
+
+
+class PlanLine(CamelModel):
+    sku_ref: str
+    quantity: int
+
+
+class PlanFulfilment(CamelModel):
+    location_ref: str
+    fulfilment_type: OrderType
+    eta_hours: float
+    distance_km: float
+    transfer_to: str | None = None
+    lines: list[PlanLine]
+
+
+class Plan(CamelModel):
+    fulfilments: list[PlanFulfilment]
+    unfulfilled_units: int
+    splits: int
+    cost: float
+    eta_hours: float
+    rank_reasons: list[str] = Field(default_factory=list)
+
+
+class Unfulfilled(CamelModel):
+    sku_ref: str
+    quantity: int
+    reason_code: str
+    reason: str
+
+
+class SourcingResult(CamelModel):
+    plans: list[Plan]
+    unfulfilled: list[Unfulfilled]
+    total: int
+    available: dict[str, int]
