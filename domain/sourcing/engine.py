@@ -321,7 +321,8 @@ def search(p: Problem) -> list[Candidate]:
             starts = sorted(found, key=lambda c: c.key)[:BEAM]
             found += _beam(p, starts, p.profile.max_split - 1)
     ranked = sorted(found, key=lambda c: c.key)
-    ranked[:2] = [_improve(p, c) for c in ranked[:2]]
+    # Improvements join the list rather than replace: an alternative plan stays an alternative.
+    ranked += [_improve(p, c) for c in ranked[:2]]
     distinct: dict[tuple[int, ...], Candidate] = {}
     for c in sorted(ranked, key=lambda c: c.key):
         distinct.setdefault(c.used, c)
