@@ -12,7 +12,17 @@ from fastapi import FastAPI, Request, Response
 from activities.fanout import Publisher
 from api import errors
 from api.feed import Hub
-from api.routers import events, health, live_feed, processes, push, sessions, webhooks
+from api.routers import (
+    events,
+    fulfilment_options,
+    health,
+    live_feed,
+    network,
+    processes,
+    push,
+    sessions,
+    webhooks,
+)
 from fulfillment.settings import Settings
 from storage.engine import make_engine, migrate
 from workers.temporal_client import connect
@@ -55,6 +65,16 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers["x-request-id"] = request_id
         return response
 
-    for module in (health, processes, sessions, events, webhooks, live_feed, push):
+    for module in (
+        health,
+        processes,
+        sessions,
+        events,
+        webhooks,
+        live_feed,
+        push,
+        network,
+        fulfilment_options,
+    ):
         app.include_router(module.router)
     return app

@@ -20,8 +20,11 @@ class Settings(BaseSettings):
     notifications_task_queue: str = Field(
         "fulfillment-notifications", description="Task queue of webhook and push deliveries."
     )
+    sourcing_task_queue: str = Field(
+        "fulfillment-sourcing", description="Task queue of fulfilment options runs."
+    )
     worker_queues: str = Field(
-        "sessions,notifications", description="Which queues `fulfillment worker` serves."
+        "sessions,notifications,sourcing", description="Which queues `fulfillment worker` serves."
     )
     webhook_retry_schedule: str = Field(
         "5,300,1800,7200,18000,36000,36000", description="Seconds between webhook attempts, comma-separated."

@@ -193,3 +193,48 @@ class DeviceTokenRow(SQLModel, table=True):
     deactivated_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime
     updated_at: datetime
+
+
+class LocationRow(SQLModel, table=True):
+    __tablename__ = "locations"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    ref: str = Field(primary_key=True, max_length=100)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime
+
+
+class InventoryRow(SQLModel, table=True):
+    __tablename__ = "inventory_positions"
+    __table_args__ = (Index("ix_inventory_tenant_sku", "tenant_id", "sku_ref"),)
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    location_ref: str = Field(primary_key=True, max_length=100)
+    sku_ref: str = Field(primary_key=True, max_length=100)
+    on_hand: int
+    reserved: int
+    safety_stock: int
+    updated_at: datetime
+
+
+class NetworkVersionRow(SQLModel, table=True):
+    """Bumped by every change of a tenant's locations or inventory, so cached networks know they are stale."""
+
+    __tablename__ = "network_versions"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    version: int
+
+
+class SourcingProfileRow(SQLModel, table=True):
+    __tablename__ = "sourcing_profiles"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime
+
+
+class FulfilmentOptionsRow(SQLModel, table=True):
+    __tablename__ = "fulfilment_options"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=100)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime

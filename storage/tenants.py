@@ -26,6 +26,10 @@ SCOPES = (
     "events:read",
     "webhooks:read",
     "webhooks:write",
+    "network:read",
+    "network:write",
+    "options:read",
+    "options:write",
     ADMIN,
 )
 DEFAULT_SCOPES = [s for s in SCOPES if s != ADMIN]

@@ -27,7 +27,11 @@ def stock(ref: str, **skus: int) -> list[InventoryPosition]:
 def hd(*lines: tuple[str, int], **kw: Any) -> SourcingRequest:
     kw.setdefault("handling_time", WEDNESDAY_NOON)
     return SourcingRequest(
-        order_type="HD", lines=[Line(sku_ref=s, quantity=q) for s, q in lines], latitude=0.0, longitude=0.0, **kw
+        order_type="HD",
+        lines=[Line(sku_ref=s, quantity=q) for s, q in lines],
+        latitude=0.0,
+        longitude=0.0,
+        **kw,
     )
 
 
@@ -63,14 +67,21 @@ def test_no_stock_anywhere() -> None:
 
 
 def test_not_enough_stock() -> None:
-    result = source(NET, hd(("A", 12),), SourcingProfile())
+    result = source(
+        NET,
+        hd(
+            ("A", 12),
+        ),
+        SourcingProfile(),
+    )
     assert [(u.quantity, u.reason_code) for u in result.unfulfilled] == [(2, "NO_STOCK")]
     assert sum(line.quantity for f in result.plans[0].fulfilments for line in f.lines) == 10
 
 
 def test_max_split_is_respected() -> None:
     net = Network.build(
-        [loc("L1", 0.1), loc("L2", 0.2), loc("L3", 0.3)], [*stock("L1", A=1), *stock("L2", B=1), *stock("L3", C=1)]
+        [loc("L1", 0.1), loc("L2", 0.2), loc("L3", 0.3)],
+        [*stock("L1", A=1), *stock("L2", B=1), *stock("L3", C=1)],
     )
     result = source(net, hd(("A", 1), ("B", 1), ("C", 1)), SourcingProfile(max_split=1))
     assert all(p.splits <= 1 for p in result.plans)
@@ -80,7 +91,9 @@ def test_max_split_is_respected() -> None:
 
 
 def test_limit_is_respected_and_plans_are_distinct() -> None:
-    net = Network.build([loc(f"L{i}", 0.1 * i) for i in range(1, 9)], [p for i in range(1, 9) for p in stock(f"L{i}", A=3)])
+    net = Network.build(
+        [loc(f"L{i}", 0.1 * i) for i in range(1, 9)], [p for i in range(1, 9) for p in stock(f"L{i}", A=3)]
+    )
     result = source(net, hd(("A", 1), limit=3), SourcingProfile())
     assert len(result.plans) == 3 and result.total > 3  # more were generated than returned
     assert [refs(p) for p in result.plans] == [["L1"], ["L2"], ["L3"]]
@@ -112,7 +125,10 @@ def test_closed_over_capacity_and_distant_locations_are_skipped_with_their_reaso
 
 
 def test_order_type_fence() -> None:
-    net = Network.build([loc("CC_ONLY", 0.1, capabilities=["CC"]), loc("HD", 1.0)], [*stock("CC_ONLY", A=1), *stock("HD", B=1)])
+    net = Network.build(
+        [loc("CC_ONLY", 0.1, capabilities=["CC"]), loc("HD", 1.0)],
+        [*stock("CC_ONLY", A=1), *stock("HD", B=1)],
+    )
     result = source(net, hd(("A", 1), ("B", 1)), SourcingProfile())
     assert refs(result.plans[0]) == ["HD"]
     assert [u.reason_code for u in result.unfulfilled] == ["EXCLUDED_BY_ORDER_TYPE"]
@@ -120,11 +136,16 @@ def test_order_type_fence() -> None:
 
 def test_click_and_collect_only_from_the_pickup_location() -> None:
     net = Network.build(
-        [loc("PICKUP", 0.0, capabilities=["CC", "HD"], lead_time_hours=2), loc("OTHER", 0.1, lead_time_hours=3)],
+        [
+            loc("PICKUP", 0.0, capabilities=["CC", "HD"], lead_time_hours=2),
+            loc("OTHER", 0.1, lead_time_hours=3),
+        ],
         [*stock("PICKUP", A=1), *stock("OTHER", A=5, B=5)],
     )
     cc = SourcingRequest(
-        order_type="CC", pickup_ref="PICKUP", lines=[Line(sku_ref="A", quantity=1), Line(sku_ref="B", quantity=1)],
+        order_type="CC",
+        pickup_ref="PICKUP",
+        lines=[Line(sku_ref="A", quantity=1), Line(sku_ref="B", quantity=1)],
         handling_time=WEDNESDAY_NOON,
     )
     result = source(net, cc, SourcingProfile())
@@ -156,12 +177,20 @@ def test_eta_formatting_of_hours() -> None:
 def test_the_exact_solver_agrees_on_a_small_network() -> None:
     net = Network.build(
         [loc(f"L{i}", 0.05 * i) for i in range(1, 7)],
-        [*stock("L1", A=1), *stock("L2", B=2), *stock("L3", A=2, B=2), *stock("L4", C=1), *stock("L5", A=2, B=2, C=1)],
+        [
+            *stock("L1", A=1),
+            *stock("L2", B=2),
+            *stock("L3", A=2, B=2),
+            *stock("L4", C=1),
+            *stock("L5", A=2, B=2, C=1),
+        ],
     )
     profile = SourcingProfile()
     p, *_ = prepare(net, hd(("A", 2), ("B", 2), ("C", 1)), profile, WEDNESDAY_NOON)
     heuristic = search(p)[0]
     optimum = exact.solve_everywhere(p)
     assert optimum.proven
-    assert (heuristic.unfulfilled, heuristic.splits) == (optimum.best.unfulfilled, optimum.best.splits) == (0, 0)
+    assert (
+        (heuristic.unfulfilled, heuristic.splits) == (optimum.best.unfulfilled, optimum.best.splits) == (0, 0)
+    )
     assert heuristic.cost == pytest.approx(optimum.best.cost)

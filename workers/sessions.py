@@ -20,10 +20,12 @@ from temporalio.worker import Worker
 from activities.fanout import Publisher
 from activities.push.deliver import PushActivities
 from activities.sessions import SessionActivities
+from activities.sourcing import SourcingActivities
 from activities.webhooks import WebhookActivities
 from fulfillment.settings import Settings
 from storage.engine import make_engine
 from workers.temporal_client import connect, ensure_search_attributes
+from workflows.fulfilment_options import FulfilmentOptionsWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -64,6 +66,16 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                     task_queue=settings.notifications_task_queue,
                     workflows=[WebhookDeliveryWorkflow, PushDeliveryWorkflow],
                     activities=[hooks.webhook_pending, hooks.deliver_webhook, pushes.send_push],
+                    activity_executor=executor,
+                )
+            )
+        if "sourcing" in queues:
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=settings.sourcing_task_queue,
+                    workflows=[FulfilmentOptionsWorkflow],
+                    activities=[SourcingActivities(engine).compute_fulfilment_options],
                     activity_executor=executor,
                 )
             )

@@ -8,6 +8,7 @@ because a unit's cost depends only on its location. So the search is over locati
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -330,10 +331,19 @@ def search(p: Problem) -> list[Candidate]:
 
 
 def source(
-    net: Network, request: SourcingRequest, profile: SourcingProfile, when: datetime | None = None
+    net: Network,
+    request: SourcingRequest,
+    profile: SourcingProfile,
+    when: datetime | None = None,
+    exact: Callable[[Problem], Candidate] | None = None,
 ) -> SourcingResult:
+    """Plans for a request, best first; with `exact`, its answer leads when it beats the heuristic's."""
     p, stock, fences, eligible = prepare(net, request, profile, when)
     ranked = search(p)
+    if exact is not None:
+        optimum = exact(p)
+        if optimum.key < ranked[0].key:
+            ranked = [optimum, *(c for c in ranked if c.used != optimum.used)]
     plans = [_plan(net, p, c, request, rank, ranked[0]) for rank, c in enumerate(ranked[: request.limit], 1)]
     best = ranked[0]
     short = p.qty - best.take.sum(axis=0) if best.members else p.qty

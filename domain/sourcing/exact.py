@@ -43,9 +43,11 @@ def solve_everywhere(p: Problem, time_limit: float = 20.0) -> Exact:
     return Exact(best, reduced, proven)
 
 
-def solve(p: Problem, time_limit: float = 10.0) -> Candidate:
-    """The optimum over the problem's pool (the exact mode of a sourcing request)."""
-    return _solve(p.restricted(), time_limit)[0]
+def solve(p: Problem, time_limit: float = 5.0) -> Candidate:
+    """The optimum over the problem's pool (the exact mode of a sourcing request), as a candidate of `p`."""
+    restricted = p.restricted()
+    best, _ = _solve(restricted, time_limit)
+    return evaluate(p, tuple(int(p.pool[m]) for m in best.members))
 
 
 def _solve(p: Problem, time_limit: float) -> tuple[Candidate, bool]:

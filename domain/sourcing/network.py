@@ -6,6 +6,7 @@ vector per SKU, and opening hours are evaluated once per (timezone, hours) group
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -37,7 +38,10 @@ class Network:
         return len(self.refs)
 
     @classmethod
-    def build(cls, locations: list[Location], positions: list[InventoryPosition]) -> Network:
+    def build(
+        cls, locations: list[Location], positions: Iterable[InventoryPosition | tuple[str, str, int]]
+    ) -> Network:
+        """From locations and positions (models, or `(location, sku, available)` rows from storage)."""
         refs = [loc.ref for loc in locations]
         index = {ref: i for i, ref in enumerate(refs)}
         group_of: dict[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]], int] = {}
@@ -50,13 +54,16 @@ class Network:
             group_ids.append(group_of.setdefault(key, len(group_of)))  # type: ignore[arg-type]
         stock: dict[str, np.ndarray] = {}
         for p in positions:
-            i = index.get(p.location_ref)
+            ref, sku, available = (
+                (p.location_ref, p.sku_ref, p.available) if isinstance(p, InventoryPosition) else p
+            )
+            i = index.get(ref)
             if i is None:
                 continue
-            vector = stock.get(p.sku_ref)
+            vector = stock.get(sku)
             if vector is None:
-                vector = stock[p.sku_ref] = np.zeros(len(refs), dtype=np.int64)
-            vector[i] = p.available
+                vector = stock[sku] = np.zeros(len(refs), dtype=np.int64)
+            vector[i] = available
         return cls(
             refs=refs,
             index=index,

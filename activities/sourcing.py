@@ -1,0 +1,110 @@
+"""Sourcing runs: the network snapshot cache, the engine (or the exact MILP), and storing the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime
+
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.errors import DomainError, FieldError
+from domain.sourcing import exact
+from domain.sourcing.engine import source
+from domain.sourcing.jobs import OptionsAnswer, OptionsJob
+from domain.sourcing.network import Network
+from domain.sourcing.options import answer
+from storage import network, options
+
+log = structlog.get_logger(__name__)
+
+
+class NetworkCache:
+    """One columnar network per tenant, rebuilt only when the tenant's network version moves."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cached: dict[str, tuple[int, Network]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str) -> Network:
+        current = network.version(self._engine, tenant)
+        cached = self._cached.get(tenant)
+        if cached and cached[0] == current:
+            return cached[1]
+        with self._lock:
+            cached = self._cached.get(tenant)
+            if cached and cached[0] == current:
+                return cached[1]
+            built = Network.build(
+                network.locations(self._engine, tenant), network.all_positions(self._engine, tenant)
+            )
+            self._cached[tenant] = (current, built)
+            return built
+
+
+def compute(engine: Engine, cache: NetworkCache, job: OptionsJob) -> dict[str, object]:
+    """Run the engine for a request and return the answer in the seed's shape."""
+    net = cache.get(job.tenant)
+    request = job.request
+    exceptions: list[dict[str, object]] = []
+    latitude = request.address.latitude if request.address else None
+    longitude = request.address.longitude if request.address else None
+    if request.order_type == "HD" and (latitude is None or longitude is None):
+        # No coordinates: measure from the request's location, and say so on every plan.
+        ref = request.location_ref
+        if ref is None or ref not in net.index:
+            raise DomainError(
+                [
+                    FieldError(
+                        "ADDRESS_COORDINATES_REQUIRED",
+                        "home delivery needs address.latitude and address.longitude "
+                        "(or a known locationRef to measure from)",
+                        "address.latitude",
+                    )
+                ]
+            )
+        location = network.location(engine, job.tenant, ref)
+        latitude, longitude = location.latitude, location.longitude
+        exceptions.append(
+            {"code": "NO_COORDINATES", "message": f"distances measured from {ref}", "attributes": []}
+        )
+    if request.order_type == "CC" and (request.location_ref is None or request.location_ref not in net.index):
+        raise DomainError(
+            [FieldError("UNKNOWN_LOCATION", f"no pickup location {request.location_ref!r}", "locationRef")]
+        )
+    profile = network.profile(engine, job.tenant)
+    result = source(
+        net, request.sourcing(latitude, longitude), profile, exact=exact.solve if job.exact else None
+    )
+    return answer(job.options_id, request, result, job.created_on, exceptions)
+
+
+class SourcingActivities:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cache = NetworkCache(engine)
+
+    @activity.defn(name="compute_fulfilment_options")
+    async def compute_fulfilment_options(self, job: OptionsJob) -> OptionsAnswer:
+        try:
+            body = await asyncio.to_thread(compute, self._engine, self._cache, job)
+        except DomainError as e:  # bad input: fail the run at once, with the errors for the API
+            raise ApplicationError(
+                e.detail, [x.as_dict() for x in e.errors], type="DomainError", non_retryable=True
+            ) from None
+        await asyncio.to_thread(options.save, self._engine, job.tenant, job.options_id, body, _now(job))
+        log.info(
+            "options.computed",
+            tenant=job.tenant,
+            workflow_id=activity.info().workflow_id,
+            plans=body["count"],
+        )
+        return OptionsAnswer(body=body)
+
+
+def _now(job: OptionsJob) -> datetime:
+    return job.created_on

@@ -1,0 +1,164 @@
+"""The Fulfilment Options API's request and answer (Fluent's shape), around the sourcing engine."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from domain.model import CamelModel
+from domain.sourcing.eta import format_hours
+from domain.sourcing.model import Line, Plan, SourcingRequest, SourcingResult
+
+FLEX_TYPE = "FULFILMENT_OPTIONS::DEFAULT"
+PLAN_FLEX_TYPE = "FULFILMENT_PLAN::DEFAULT"
+FLEX_VERSION = 1
+STATUS_PROVIDED = "OPTIONS_PROVIDED"
+
+
+class Attribute(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    name: str
+    type: Literal["STRING", "TEXT", "INTEGER", "BOOLEAN", "ADDRESS", "OBJECT", "CUSTOM"] = "STRING"
+    value: Any = None
+
+
+class Address(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    address1: str | None = None
+    address2: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    state: str | None = None
+    country: str | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class Item(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    sku_ref: str = Field(min_length=1, max_length=100)
+    requested_quantity: int = Field(ge=1, le=100_000)
+    available_quantity: int | None = None
+
+
+class OptionsRequest(CamelModel):
+    """Accepted as the seed sends it; unknown fields are kept, not refused."""
+
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    limit: int = Field(10, ge=1, le=100)
+    order_type: Literal["HD", "CC"]
+    location_ref: str | None = None
+    tracking_id: str | None = None
+    retailer_id: int | str | None = None
+    status: str | None = None
+    address: Address | None = None
+    items: list[Item] = Field(min_length=1, max_length=500)
+    attributes: list[Attribute] = Field(default_factory=list)
+
+    def handling_time(self) -> datetime | None:
+        for a in self.attributes:
+            if a.name == "handlingTime" and isinstance(a.value, str):
+                return datetime.fromisoformat(a.value.replace("Z", "+00:00"))
+        return None
+
+    def sourcing(self, latitude: float | None, longitude: float | None) -> SourcingRequest:
+        return SourcingRequest(
+            order_type=self.order_type,
+            lines=[Line(sku_ref=i.sku_ref, quantity=i.requested_quantity) for i in self.items],
+            latitude=latitude,
+            longitude=longitude,
+            pickup_ref=self.location_ref if self.order_type == "CC" else None,
+            limit=self.limit,
+            handling_time=self.handling_time(),
+        )
+
+
+def answer(
+    options_id: str,
+    request: OptionsRequest,
+    result: SourcingResult,
+    created_on: datetime,
+    exceptions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The options in the seed's response shape."""
+    body = request.model_dump(mode="json", exclude_none=False)
+    items = [{**i, "availableQuantity": result.available.get(i["skuRef"], 0)} for i in body["items"]]
+    plans = [
+        _plan(options_id, request, plan, n, created_on, exceptions) for n, plan in enumerate(result.plans)
+    ]
+    return {
+        **body,
+        "id": options_id,
+        "ref": options_id,
+        "entityType": "FULFILMENT_OPTIONS",
+        "type": request.order_type,
+        "status": STATUS_PROVIDED,
+        "count": len(plans),
+        "total": result.total,
+        "items": items,
+        "plans": plans,
+        "unfulfilledItems": [
+            {
+                "skuRef": u.sku_ref,
+                "unavailableQty": u.quantity,
+                "reasonCode": u.reason_code,
+                "reason": u.reason,
+            }
+            for u in result.unfulfilled
+        ],
+        "flexType": FLEX_TYPE,
+        "flexVersion": FLEX_VERSION,
+        "createdOn": created_on.isoformat(),
+    }
+
+
+def _plan(
+    options_id: str,
+    request: OptionsRequest,
+    plan: Plan,
+    n: int,
+    created_on: datetime,
+    exceptions: list[dict[str, Any]],
+) -> dict[str, Any]:
+    plan_id = str(uuid.uuid5(uuid.UUID(options_id), str(n)))
+    return {
+        "id": plan_id,
+        "planId": plan_id,
+        "ref": plan_id,
+        "entityType": "FULFILMENT_PLAN",
+        "type": request.order_type,
+        "planType": request.order_type,
+        "eta": format_hours(plan.eta_hours),
+        "splits": plan.splits,
+        "fulfilments": [
+            {
+                "fulfilmentType": f.fulfilment_type,
+                "locationRef": f.location_ref,
+                "eta": format_hours(f.eta_hours),
+                "items": [{"skuRef": line.sku_ref, "availableQty": line.quantity} for line in f.lines],
+                **({"transferTo": f.transfer_to} if f.transfer_to else {}),
+            }
+            for f in plan.fulfilments
+        ],
+        "exceptions": exceptions,
+        "attributes": [
+            {"name": "cost", "type": "STRING", "value": f"{plan.cost:.2f}"},
+            {
+                "name": "distanceKm",
+                "type": "STRING",
+                "value": f"{max((f.distance_km for f in plan.fulfilments), default=0):.1f}",
+            },
+            {"name": "splits", "type": "INTEGER", "value": plan.splits},
+            {"name": "unfulfilledUnits", "type": "INTEGER", "value": plan.unfulfilled_units},
+            {"name": "rankReasons", "type": "OBJECT", "value": plan.rank_reasons},
+        ],
+        "status": "COMPLETE" if plan.unfulfilled_units == 0 else "PARTIAL",
+        "fulfilmentOptionsId": options_id,
+        "retailerId": request.retailer_id,
+        "flexType": PLAN_FLEX_TYPE,
+        "flexVersion": FLEX_VERSION,
+        "createdOn": created_on.isoformat(),
+    }

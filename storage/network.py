@@ -1,0 +1,154 @@
+"""Locations, inventory and the sourcing profile: bulk upserts, reads, and the network snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col, select
+
+from domain.errors import FieldError, NotFound
+from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
+from storage.engine import session_scope
+from storage.tables import InventoryRow, LocationRow, NetworkVersionRow, SourcingProfileRow
+
+BATCH = 2000
+
+
+def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT .. ON CONFLICT DO UPDATE, in batches, on SQLite and PostgreSQL alike."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), BATCH):
+        statement = insert(table).values(list(rows[start : start + BATCH]))
+        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
+
+
+def _bump(conn: Connection, tenant: str) -> None:
+    table = NetworkVersionRow.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table).values(tenant_id=tenant, version=1)
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=["tenant_id"], set_={"version": table.c.version + 1})
+    )
+
+
+def upsert_locations(engine: Engine, tenant: str, locations: Sequence[Location], now: datetime) -> int:
+    rows = [
+        {"tenant_id": tenant, "ref": loc.ref, "body": loc.model_dump(mode="json"), "updated_at": now}
+        for loc in locations
+    ]
+    with engine.begin() as conn:
+        _upsert(conn, LocationRow.__table__, rows, ["tenant_id", "ref"])  # type: ignore[attr-defined]
+        _bump(conn, tenant)
+    return len(rows)
+
+
+def upsert_inventory(
+    engine: Engine, tenant: str, positions: Sequence[InventoryPosition], now: datetime
+) -> int:
+    rows = [
+        {
+            "tenant_id": tenant,
+            "location_ref": p.location_ref,
+            "sku_ref": p.sku_ref,
+            "on_hand": p.on_hand,
+            "reserved": p.reserved,
+            "safety_stock": p.safety_stock,
+            "updated_at": now,
+        }
+        for p in positions
+    ]
+    with engine.begin() as conn:
+        _upsert(conn, InventoryRow.__table__, rows, ["tenant_id", "location_ref", "sku_ref"])  # type: ignore[attr-defined]
+        _bump(conn, tenant)
+    return len(rows)
+
+
+def version(engine: Engine, tenant: str) -> int:
+    with session_scope(engine) as s:
+        row = s.get(NetworkVersionRow, tenant)
+    return row.version if row else 0
+
+
+def locations(engine: Engine, tenant: str, limit: int | None = None, offset: int = 0) -> list[Location]:
+    with session_scope(engine) as s:
+        query = select(LocationRow).where(LocationRow.tenant_id == tenant).order_by(col(LocationRow.ref))
+        if limit is not None:
+            query = query.offset(offset).limit(limit)
+        return [Location.model_validate(row.body) for row in s.exec(query)]
+
+
+def location(engine: Engine, tenant: str, ref: str) -> Location:
+    with session_scope(engine) as s:
+        row = s.get(LocationRow, (tenant, ref))
+    if row is None:
+        raise NotFound([FieldError("LOCATION_NOT_FOUND", f"no location {ref!r}", "ref")])
+    return Location.model_validate(row.body)
+
+
+def inventory(
+    engine: Engine,
+    tenant: str,
+    sku_ref: str | None = None,
+    location_ref: str | None = None,
+    limit: int = 1000,
+) -> list[InventoryPosition]:
+    with session_scope(engine) as s:
+        query = select(InventoryRow).where(InventoryRow.tenant_id == tenant)
+        if sku_ref:
+            query = query.where(InventoryRow.sku_ref == sku_ref)
+        if location_ref:
+            query = query.where(InventoryRow.location_ref == location_ref)
+        rows = s.exec(query.order_by(col(InventoryRow.location_ref), col(InventoryRow.sku_ref)).limit(limit))
+        return [
+            InventoryPosition(
+                location_ref=r.location_ref,
+                sku_ref=r.sku_ref,
+                on_hand=r.on_hand,
+                reserved=r.reserved,
+                safety_stock=r.safety_stock,
+            )
+            for r in rows
+        ]
+
+
+def all_positions(engine: Engine, tenant: str) -> Iterable[tuple[str, str, int]]:
+    """(location, sku, available) for every position: what a network snapshot is built from."""
+    table = InventoryRow.__table__  # type: ignore[attr-defined]
+    columns = (table.c.location_ref, table.c.sku_ref, table.c.on_hand, table.c.reserved, table.c.safety_stock)
+    query = table.select().with_only_columns(*columns).where(table.c.tenant_id == tenant)
+    with engine.connect() as conn:
+        for ref, sku, on_hand, reserved, safety in conn.execute(query):
+            yield ref, sku, max(on_hand - reserved - safety, 0)
+
+
+def profile(engine: Engine, tenant: str) -> SourcingProfile:
+    with session_scope(engine) as s:
+        row = s.get(SourcingProfileRow, tenant)
+    return SourcingProfile.model_validate(row.body) if row else SourcingProfile()
+
+
+def save_profile(
+    engine: Engine, tenant: str, new: SourcingProfile, expected_version: int, now: datetime
+) -> SourcingProfile:
+    """Optimistic locking: the caller sends the version it read; a stale one is a conflict."""
+    from domain.errors import Conflict
+
+    with session_scope(engine) as s:
+        row = s.get(SourcingProfileRow, tenant)
+        current = SourcingProfile.model_validate(row.body) if row else SourcingProfile()
+        if current.version != expected_version:
+            raise Conflict(
+                [FieldError("VERSION_CONFLICT", f"the profile is at version {current.version}", "version")]
+            )
+        saved = new.model_copy(update={"version": current.version + 1})
+        if row is None:
+            s.add(SourcingProfileRow(tenant_id=tenant, body=saved.model_dump(mode="json"), updated_at=now))
+        else:
+            row.body, row.updated_at = saved.model_dump(mode="json"), now
+    return saved

@@ -1,0 +1,45 @@
+"""Computed fulfilment options, readable by id and with a status that moves by request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from domain.errors import FieldError, NotFound
+from storage.engine import session_scope
+from storage.tables import FulfilmentOptionsRow
+
+
+def save(engine: Engine, tenant: str, options_id: str, body: dict[str, Any], now: datetime) -> None:
+    """Idempotent: a retried computation stores the same answer once."""
+    with session_scope(engine) as s:
+        if s.get(FulfilmentOptionsRow, (tenant, options_id)) is None:
+            s.add(
+                FulfilmentOptionsRow(
+                    tenant_id=tenant,
+                    id=options_id,
+                    status=body["status"],
+                    body=body,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+
+def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:
+    with session_scope(engine) as s:
+        row = s.get(FulfilmentOptionsRow, (tenant, options_id))
+    if row is None:
+        raise NotFound([FieldError("NOT_FOUND", f"no fulfilment options {options_id!r}", "id")])
+    return {**row.body, "status": row.status}
+
+
+def set_status(engine: Engine, tenant: str, options_id: str, status: str, now: datetime) -> dict[str, Any]:
+    with session_scope(engine) as s:
+        row = s.get(FulfilmentOptionsRow, (tenant, options_id))
+        if row is None:
+            raise NotFound([FieldError("NOT_FOUND", f"no fulfilment options {options_id!r}", "id")])
+        row.status, row.updated_at = status, now
+        return {**row.body, "status": status}
