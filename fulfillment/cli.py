@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 from fulfillment.logs import configure_logging
 from fulfillment.settings import Settings
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("name", help="tenant id: a-z, 0-9 and '-'")
     create.add_argument("--scopes", help="comma-separated scopes (default: all but admin)")
     tenant.add_parser("list", help="list tenants")
+    imp = sub.add_parser("import", help="bulk-load locations or inventory from a CSV file")
+    imp.add_argument("kind", choices=["locations", "inventory"])
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--tenant", required=True)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -58,7 +63,28 @@ def main(argv: list[str] | None = None) -> int:
         secrets = [s for s in settings.sandbox_webhook_secrets.split(",") if s]
         web.run_app(create_sandbox(secrets), host="127.0.0.1", port=settings.sandbox_port, print=None)
         return 0
+    if args.command == "import":
+        return _import(args, settings)
     return _tenant(args, settings)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from fulfillment.imports import run_import
+    from storage.engine import make_engine, migrate
+
+    if not args.file.exists():
+        print(f"error: {args.file} does not exist", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    count, problems = run_import(engine, args.tenant, args.kind, args.file)
+    for problem in problems[:50]:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"nothing imported: {len(problems)} problem(s)", file=sys.stderr)
+        return 2
+    print(f"imported {count} {args.kind} row(s) for tenant {args.tenant}")
+    return 0
 
 
 def _tenant(args: argparse.Namespace, settings: Settings) -> int:

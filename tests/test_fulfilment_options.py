@@ -1,0 +1,248 @@
+"""The Fulfilment Options API over HTTP: the seed request, the network, the profile, states, tenants."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.support import ApiClient
+
+BIN = Path(sys.executable).parent
+
+SEED_REQUEST: dict[str, Any] = {
+    "limit": 10,
+    "orderType": "HD",
+    "locationRef": "DR001",
+    "trackingId": "track",
+    "address": {
+        "address1": "46 Kippax Street",
+        "city": "Surry Hills",
+        "postcode": "2010",
+        "state": "NSW",
+        "country": "Australia",
+    },
+    "items": [{"skuRef": "DM12345", "requestedQuantity": 1}],
+    "attributes": [{"name": "type", "value": "special", "type": "STRING"}],
+    "retailerId": 1,
+}
+
+
+async def network(api: ApiClient) -> None:
+    locations = [
+        {
+            "ref": "DR001",
+            "type": "STORE",
+            "latitude": -33.886,
+            "longitude": 151.211,
+            "capabilities": ["HD", "CC"],
+        },
+        {"ref": "DC1", "type": "DC", "latitude": -33.80, "longitude": 150.90, "leadTimeHours": 8},
+        {"ref": "ST2", "type": "STORE", "latitude": -33.87, "longitude": 151.20, "capabilities": ["CC"]},
+    ]
+    positions = [
+        {"locationRef": "DR001", "skuRef": "DM12345", "onHand": 3, "reserved": 1},
+        {"locationRef": "DC1", "skuRef": "DM12345", "onHand": 50, "safetyStock": 5},
+        {"locationRef": "DC1", "skuRef": "DMI111", "onHand": 2},
+        {"locationRef": "ST2", "skuRef": "DMI111", "onHand": 9},
+    ]
+    assert (await api.ok("PUT", "/locations", {"locations": locations}))["upserted"] == 3
+    assert (await api.ok("PUT", "/inventory", {"positions": positions}))["upserted"] == 4
+
+
+async def test_the_seed_request_answers_in_the_seed_shape(api: ApiClient) -> None:
+    await network(api)
+    body = await api.ok("POST", "/api/v4.1/fulfilmentOptions", SEED_REQUEST)
+    for key in (
+        "id",
+        "limit",
+        "count",
+        "total",
+        "orderType",
+        "locationRef",
+        "trackingId",
+        "retailerId",
+        "address",
+        "items",
+        "attributes",
+        "plans",
+        "unfulfilledItems",
+        "flexType",
+        "flexVersion",
+        "createdOn",
+    ):
+        assert key in body, key
+    assert body["status"] == "OPTIONS_PROVIDED" and body["flexType"] == "FULFILMENT_OPTIONS::DEFAULT"
+    assert body["flexVersion"] == 1 and body["trackingId"] == "track" and body["retailerId"] == 1
+    assert body["items"] == [{"skuRef": "DM12345", "requestedQuantity": 1, "availableQuantity": 47}]
+    assert body["attributes"] == SEED_REQUEST["attributes"] and body["address"]["city"] == "Surry Hills"
+    assert body["count"] == len(body["plans"]) >= 1 and body["unfulfilledItems"] == []
+    plan = body["plans"][0]
+    for key in (
+        "id",
+        "planId",
+        "planType",
+        "eta",
+        "splits",
+        "fulfilments",
+        "exceptions",
+        "attributes",
+        "status",
+        "fulfilmentOptionsId",
+        "retailerId",
+        "flexType",
+        "flexVersion",
+        "createdOn",
+    ):
+        assert key in plan, key
+    assert plan["fulfilmentOptionsId"] == body["id"] and plan["flexType"] == "FULFILMENT_PLAN::DEFAULT"
+    assert plan["status"] == "COMPLETE" and plan["splits"] == 0
+    assert plan["fulfilments"] == [
+        {
+            "fulfilmentType": "HD",
+            "locationRef": "DR001",
+            "eta": "4H",
+            "items": [{"skuRef": "DM12345", "availableQty": 1}],
+        }
+    ]
+    assert {a["name"] for a in plan["attributes"]} >= {"cost", "distanceKm", "splits", "rankReasons"}
+    # The seed's address has no coordinates: distances come from locationRef, and every plan says so.
+    assert plan["exceptions"][0]["code"] == "NO_COORDINATES"
+    again = await api.ok("GET", f"/api/v4.1/fulfilmentOptions/{body['id']}")
+    assert again == body
+
+
+async def test_unfulfilled_items_carry_a_reason(api: ApiClient) -> None:
+    await network(api)
+    request = {
+        **SEED_REQUEST,
+        "address": {"latitude": -33.88, "longitude": 151.2},
+        "items": [{"skuRef": "DMI111", "requestedQuantity": 4}, {"skuRef": "NOPE", "requestedQuantity": 2}],
+    }
+    body = await api.ok("POST", "/api/v4.1/fulfilmentOptions", request)
+    reasons = {u["skuRef"]: (u["unavailableQty"], u["reasonCode"]) for u in body["unfulfilledItems"]}
+    assert reasons == {"DMI111": (2, "EXCLUDED_BY_ORDER_TYPE"), "NOPE": (2, "NO_STOCK")}
+    assert body["plans"][0]["status"] == "PARTIAL" and body["plans"][0]["exceptions"] == []
+
+
+async def test_click_and_collect_and_exact_mode(api: ApiClient) -> None:
+    await network(api)
+    cc = {"orderType": "CC", "locationRef": "ST2", "items": [{"skuRef": "DMI111", "requestedQuantity": 2}]}
+    heuristic = await api.ok("POST", "/api/v4.1/fulfilmentOptions", cc)
+    exact = await api.ok("POST", "/api/v4.1/fulfilmentOptions?mode=exact", cc)
+    for body in (heuristic, exact):
+        assert [f["locationRef"] for f in body["plans"][0]["fulfilments"]] == ["ST2"]
+        assert body["plans"][0]["fulfilments"][0]["fulfilmentType"] == "CC"
+    unknown = await api.post("/api/v4.1/fulfilmentOptions", {**cc, "locationRef": "NOWHERE"})
+    assert unknown.status == 400 and unknown.body["errors"][0]["field"] == "locationRef"
+
+
+async def test_state_changes_and_tenancy(api: ApiClient, make_tenant: Callable[..., ApiClient]) -> None:
+    await network(api)
+    body = await api.ok("POST", "/api/v4.1/fulfilmentOptions", SEED_REQUEST)
+    changed = await api.ok("PUT", "/api/v4.1/fulfilmentOptions/state/OPTIONS_SELECTED", {"id": body["id"]})
+    assert changed["status"] == "OPTIONS_SELECTED"
+    assert (await api.ok("GET", f"/api/v4.1/fulfilmentOptions/{body['id']}"))["status"] == "OPTIONS_SELECTED"
+    bad = await api.call("PUT", "/api/v4.1/fulfilmentOptions/state/selected", {"id": body["id"]})
+    assert bad.status == 400 and bad.body["errors"][0]["field"] == "stateName"
+    stranger = make_tenant()
+    assert (await stranger.get(f"/api/v4.1/fulfilmentOptions/{body['id']}")).status == 404
+    moved = await stranger.call("PUT", "/api/v4.1/fulfilmentOptions/state/X", {"id": body["id"]})
+    assert moved.status == 404
+
+
+async def test_bad_requests_are_refused_with_the_field(api: ApiClient) -> None:
+    await network(api)
+    no_point = await api.post("/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "locationRef": None})
+    assert no_point.status == 400 and no_point.body["errors"][0]["field"] == "address.latitude"
+    no_items = await api.post("/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "items": []})
+    assert no_items.status == 400 and no_items.body["errors"][0]["field"] == "items"
+    bad_type = await api.post("/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "orderType": "XX"})
+    assert bad_type.status == 400 and bad_type.body["errors"][0]["field"] == "orderType"
+    bad_location = await api.call(
+        "PUT", "/locations", {"locations": [{"ref": "X", "type": "SHOP", "latitude": 0, "longitude": 0}]}
+    )
+    assert bad_location.status == 400 and bad_location.body["errors"][0]["field"] == "locations[0].type"
+
+
+async def test_network_changes_reach_the_next_request(api: ApiClient) -> None:
+    await network(api)
+    request = {**SEED_REQUEST, "address": {"latitude": -33.886, "longitude": 151.211}}
+    assert (await api.ok("POST", "/api/v4.1/fulfilmentOptions", request))["plans"][0]["fulfilments"][0][
+        "locationRef"
+    ] == "DR001"
+    await api.ok(
+        "PUT", "/inventory", {"positions": [{"locationRef": "DR001", "skuRef": "DM12345", "onHand": 0}]}
+    )
+    after = await api.ok("POST", "/api/v4.1/fulfilmentOptions", request)
+    assert after["plans"][0]["fulfilments"][0]["locationRef"] == "DC1"
+    assert after["items"][0]["availableQuantity"] == 45
+
+
+async def test_bulk_loads_and_reads(api: ApiClient) -> None:
+    await network(api)
+    positions = [{"locationRef": "DC1", "skuRef": f"BULK-{i}", "onHand": i % 7} for i in range(20_000)]
+    assert (await api.ok("PUT", "/inventory", {"positions": positions}))["upserted"] == 20_000
+    found = await api.ok("GET", "/inventory?skuRef=BULK-13")
+    assert found == [
+        {"locationRef": "DC1", "skuRef": "BULK-13", "onHand": 6, "reserved": 0, "safetyStock": 0}
+    ]
+    assert len(await api.ok("GET", "/inventory?locationRef=DC1&limit=10000")) == 10_000
+    assert [loc["ref"] for loc in await api.ok("GET", "/locations")] == ["DC1", "DR001", "ST2"]
+    assert (await api.ok("GET", "/locations/DC1"))["leadTimeHours"] == 8
+    assert (await api.get("/locations/NOPE")).status == 404
+
+
+async def test_sourcing_profile_with_optimistic_locking(api: ApiClient) -> None:
+    profile = await api.ok("GET", "/sourcing/profile")
+    assert profile["version"] == 1 and profile["objective"][0] == "unfulfilled"
+    saved = await api.ok("PUT", "/sourcing/profile", {**profile, "maxSplit": 1})
+    assert saved["version"] == 2 and saved["maxSplit"] == 1
+    stale = await api.call("PUT", "/sourcing/profile", {**profile, "maxSplit": 2})
+    assert stale.status == 409 and stale.body["errors"][0]["code"] == "VERSION_CONFLICT"
+    bad = await api.call("PUT", "/sourcing/profile", {**saved, "objective": ["cost"]})
+    assert bad.status == 400 and bad.body["errors"][0]["field"] == "objective"
+
+
+async def test_csv_import(api: ApiClient, settings: Any, tmp_path: Path) -> None:
+    locations = tmp_path / "locations.csv"
+    with locations.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "type", "latitude", "longitude", "capabilities", "leadTimeHours"])
+        writer.writerow(["CSV1", "WAREHOUSE", "-33.9", "151.1", "HD|CC", "6"])
+        writer.writerow(["CSV2", "STORE", "-33.8", "151.0", "CC", "2"])
+    env = {"FULFILLMENT_DATABASE_URL": settings.resolved_database_url, "PATH": str(BIN)}
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "fulfillment"),
+        "import",
+        "locations",
+        str(locations),
+        "--tenant",
+        api.tenant,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0 and b"imported 2 locations" in out, out
+    assert (await api.ok("GET", "/locations/CSV1"))["capabilities"] == ["HD", "CC"]
+
+    broken = tmp_path / "inventory.csv"
+    broken.write_text("locationRef,skuRef,onHand\nCSV1,A,3\nCSV1,B,-1\n")
+    proc = await asyncio.create_subprocess_exec(
+        str(BIN / "fulfillment"),
+        "import",
+        "inventory",
+        str(broken),
+        "--tenant",
+        api.tenant,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 2 and b"line 3, onHand" in out, out
+    assert await api.ok("GET", "/inventory?locationRef=CSV1") == []  # nothing written
