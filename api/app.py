@@ -18,6 +18,7 @@ from api.routers import (
     health,
     live_feed,
     network,
+    orders,
     processes,
     push,
     sessions,
@@ -75,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         push,
         network,
         fulfilment_options,
+        orders,
     ):
         app.include_router(module.router)
     return app

@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -44,7 +45,7 @@ async def main(requests: int, size: int, lines: int) -> dict[str, float]:
         for i, q in enumerate(vector)
         if q > 0
     ]
-    orders = []
+    orders: list[dict[str, Any]] = []
     for _ in range(requests):
         skus = rng.choice(CATALOGUE, lines, replace=False)
         orders.append(

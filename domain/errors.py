@@ -26,6 +26,14 @@ class DomainError(Exception):
         self.detail = detail or "; ".join(e.message for e in errors)
         super().__init__(self.detail)
 
+    @staticmethod
+    def not_found(what: str, key: str) -> DomainError:
+        return NotFound([FieldError(f"{what.upper()}_NOT_FOUND", f"no {what} {key!r}", "id")])
+
+    @staticmethod
+    def forbidden(message: str) -> DomainError:
+        return Forbidden([FieldError("FORBIDDEN", message, None)])
+
 
 class InvalidDefinition(DomainError):
     status = 400
@@ -35,6 +43,11 @@ class InvalidDefinition(DomainError):
 class NotFound(DomainError):
     status = 404
     title = "Not found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    title = "Forbidden"
 
 
 class Conflict(DomainError):

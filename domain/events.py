@@ -44,7 +44,34 @@ class WebhookTestData(CamelModel):
     message: str
 
 
+class OrderEventData(CamelModel):
+    """Order events carry the order number and id; their other fields depend on the type."""
+
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    order_id: str
+    order_no: str
+    status: str
+
+
 CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
+    "order.created": ("An order was placed.", OrderEventData),
+    "order.modified": ("An order was modified (with the changes and the new version).", OrderEventData),
+    "order.paid": ("An order was marked paid.", OrderEventData),
+    "order.consumer_updated": ("An order's consumer details changed.", OrderEventData),
+    "order.fulfillable": (
+        "Paid and past the grace period: routed into fulfillments (ids, variants).",
+        OrderEventData,
+    ),
+    "order.rerouted": ("A modified order's fulfillments were planned again.", OrderEventData),
+    "order.cancelled": ("An order was cancelled.", OrderEventData),
+    "order.in_transit": ("Every fulfillment of the order is in transit.", OrderEventData),
+    "order.delivered": ("Every fulfillment of the order is delivered.", OrderEventData),
+    "fulfillment.shipment_added": (
+        "A shipment (carrier, tracking) was added to a fulfillment.",
+        OrderEventData,
+    ),
+    "fulfillment.in_transit": ("A fulfillment is in transit, with its fulfilled quantities.", OrderEventData),
+    "fulfillment.delivered": ("A fulfillment was delivered.", OrderEventData),
     "session.created": ("A session started in its process's initial state.", SessionEventData),
     "session.status_changed": ("A session moved from one state to another by an action.", SessionEventData),
     "endpoint.disabled": (

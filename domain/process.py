@@ -67,6 +67,21 @@ class ProcessDefinition(CamelModel):
         return status in self.terminal_states
 
 
+def path_to(definition: ProcessDefinition, start: str, targets: set[str]) -> list[str] | None:
+    """The shortest list of actions from `start` to any of `targets` (None when none is reachable)."""
+    queue: deque[tuple[str, list[str]]] = deque([(start, [])])
+    seen = {start}
+    while queue:
+        state, actions = queue.popleft()
+        if state in targets:
+            return actions
+        for t in definition.transitions:
+            if t.from_ == state and t.to not in seen and t.action not in ("cancel", "reject"):
+                seen.add(t.to)
+                queue.append((t.to, [*actions, t.action]))
+    return None
+
+
 def validate_definition(body: dict[str, Any] | ProcessDefinition) -> ProcessDefinition:
     """Parse and check a definition; raise `InvalidDefinition` listing every problem found."""
     if isinstance(body, ProcessDefinition):

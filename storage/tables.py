@@ -238,3 +238,46 @@ class FulfilmentOptionsRow(SQLModel, table=True):
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime
     updated_at: datetime
+
+
+class OrderRow(SQLModel, table=True):
+    """Read model of an order, for lists and searches; the order's workflow is the source of truth."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_tenant_status", "tenant_id", "status"),
+        Index("ix_orders_tenant_order_id", "tenant_id", "tenant_order_id"),
+    )
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_order_id: str = Field(max_length=200)
+    status: str = Field(max_length=40)
+    version: int
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created: datetime
+    last_modified: datetime
+
+
+class OrderClaimRow(SQLModel, table=True):
+    """Held while an order with this tenantOrderId is OPEN, LOCKED or PROMISED: a second one is refused."""
+
+    __tablename__ = "order_claims"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    tenant_order_id: str = Field(primary_key=True, max_length=200)
+    order_id: str = Field(max_length=64)
+
+
+class FulfillmentRow(SQLModel, table=True):
+    __tablename__ = "fulfillments"
+    __table_args__ = (Index("ix_fulfillments_order", "tenant_id", "order_id"),)
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(max_length=64)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ConfigurationRow(SQLModel, table=True):
+    __tablename__ = "configurations"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(primary_key=True, max_length=64)
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

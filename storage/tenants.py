@@ -30,6 +30,8 @@ SCOPES = (
     "network:write",
     "options:read",
     "options:write",
+    "orders:read",
+    "orders:write",
     ADMIN,
 )
 DEFAULT_SCOPES = [s for s in SCOPES if s != ADMIN]

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.fanout import Publisher
+from activities.orders import OrderActivities
 from activities.push.deliver import PushActivities
 from activities.sessions import SessionActivities
 from activities.sourcing import SourcingActivities
@@ -26,6 +27,7 @@ from fulfillment.settings import Settings
 from storage.engine import make_engine
 from workers.temporal_client import connect, ensure_search_attributes
 from workflows.fulfilment_options import FulfilmentOptionsWorkflow
+from workflows.order import OrderWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
@@ -47,12 +49,19 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=32))
         workers: list[Worker] = []
         if "sessions" in queues:
+            order_acts = OrderActivities(engine, client, pub, settings.task_queue)
             workers.append(
                 Worker(
                     client,
                     task_queue=settings.task_queue,
-                    workflows=[SessionWorkflow],
-                    activities=[SessionActivities(engine, pub).record_session_change],
+                    workflows=[SessionWorkflow, OrderWorkflow],
+                    activities=[
+                        SessionActivities(engine, pub).record_session_change,
+                        order_acts.record_order_change,
+                        order_acts.route_order,
+                        order_acts.start_fulfillment_sessions,
+                        order_acts.move_fulfillment_session,
+                    ],
                     activity_executor=executor,
                 )
             )

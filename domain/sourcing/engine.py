@@ -242,7 +242,8 @@ def prepare(
     qty = np.array([line.quantity for line in lines], dtype=np.int64)
     stock = net.gather(skus)
     destination, pickup = _destination(net, request)
-    dist = net.distances_km(*destination)
+    # Without coordinates (an order whose address is not geocoded) every location is equally far.
+    dist = net.distances_km(*destination) if destination else np.zeros(net.size)
     fences: dict[str, np.ndarray] = {}
     bit = CAPABILITY_BITS[request.order_type]
     if request.order_type == "CC" and pickup is not None:
@@ -362,14 +363,14 @@ def _merge(lines: list[Line]) -> list[Line]:
     return [Line(sku_ref=s, quantity=q) for s, q in merged.items() if q > 0]
 
 
-def _destination(net: Network, request: SourcingRequest) -> tuple[tuple[float, float], int | None]:
+def _destination(net: Network, request: SourcingRequest) -> tuple[tuple[float, float] | None, int | None]:
     if request.order_type == "CC":
         if request.pickup_ref is None or request.pickup_ref not in net.index:
             raise ValueError(f"the pickup location {request.pickup_ref!r} is not in the network")
         i = net.index[request.pickup_ref]
         return (float(np.degrees(net.lat[i])), float(np.degrees(net.lon[i]))), i
     if request.latitude is None or request.longitude is None:
-        raise ValueError("home delivery needs the address's latitude and longitude")
+        return None, None
     return (request.latitude, request.longitude), None
 
 

@@ -1,0 +1,149 @@
+"""Order side effects: recording changes with their events, routing, and the fulfillment sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.client import Client, WorkflowUpdateFailedError
+
+from activities.fanout import Publisher
+from activities.sourcing import NetworkCache
+from api import session_client
+from domain.builtins import BUILTINS
+from domain.orders import Fulfillment, Order, OrderChange, Routed, RouteRequest, SessionMove, Variant
+from domain.process import path_to
+from domain.session import ActionRequest, SessionStart, SessionView
+from domain.sourcing.engine import source
+from domain.sourcing.model import Line, SourcingRequest
+from storage import network, orders
+
+log = structlog.get_logger(__name__)
+PROCESS_FOR = {"HD": "WEB_ORDER", "CC": "CLICK_AND_COLLECT"}
+# Where a fulfillment's status takes its session, per process.
+SESSION_TARGETS = {
+    ("WEB_ORDER", "in_transit"): {"SHIPPED"},
+    ("WEB_ORDER", "delivered"): {"DELIVERED"},
+    ("CLICK_AND_COLLECT", "in_transit"): {"READY_FOR_PICKUP"},
+    ("CLICK_AND_COLLECT", "delivered"): {"COLLECTED"},
+}
+
+
+def session_id_for(fulfillment_id: str) -> str:
+    return "ses_" + hashlib.sha256(fulfillment_id.encode()).hexdigest()[:24]
+
+
+def order_type(order: Order) -> tuple[str, str | None]:
+    collect = order.delivery_preferences.get("collect")
+    if isinstance(collect, dict) and collect.get("locationRef"):
+        return "CC", str(collect["locationRef"])
+    return "HD", None
+
+
+def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
+    """Plan the order's fulfillments with the sourcing engine: one per location of the best plan."""
+    order = request.order
+    kind, pickup = order_type(order)
+    address = (order.consumer.addresses[0] if order.consumer and order.consumer.addresses else {}) or {}
+    lines = [
+        Line(sku_ref=i.article.tenant_article_id, quantity=i.quantity)
+        for i in order.order_line_items
+        if i.quantity
+    ]
+    sourcing = SourcingRequest(
+        order_type=kind,
+        lines=lines,
+        pickup_ref=pickup,
+        limit=1,
+        latitude=address.get("latitude"),
+        longitude=address.get("longitude"),
+    )
+    result = source(cache.get(order.tenant), sourcing, network.profile(engine, order.tenant))
+    plan = result.plans[0] if result.plans else None
+    fulfillments = []
+    for f in plan.fulfilments if plan else []:
+        fid = str(uuid.uuid5(uuid.UUID(order.id), f"{request.generation}:{f.location_ref}"))
+        fulfillments.append(
+            Fulfillment(
+                id=fid,
+                order_id=order.id,
+                location_ref=f.location_ref,
+                variants=[Variant(variant=line.sku_ref, quantity=line.quantity) for line in f.lines],
+                session_id=session_id_for(fid),
+                process_type=PROCESS_FOR[kind],
+            )
+        )
+    unfulfilled = [
+        {"variant": u.sku_ref, "quantity": u.quantity, "reasonCode": u.reason_code, "reason": u.reason}
+        for u in result.unfulfilled
+    ]
+    return Routed(fulfillments=fulfillments, unfulfilled=unfulfilled)
+
+
+class OrderActivities:
+    def __init__(self, engine: Engine, client: Client, publisher: Publisher, task_queue: str) -> None:
+        self._engine, self._client, self._publisher, self._queue = engine, client, publisher, task_queue
+        self._cache = NetworkCache(engine)
+
+    @activity.defn(name="record_order_change")
+    async def record_order_change(self, change: OrderChange) -> None:
+        written = await asyncio.to_thread(orders.record, self._engine, change)
+        for event in written:  # published on every try: a retry must still wake the webhooks
+            await self._publisher.publish(event)
+
+    @activity.defn(name="route_order")
+    async def route_order(self, request: RouteRequest) -> Routed:
+        routed = await asyncio.to_thread(route, self._engine, self._cache, request)
+        log.info(
+            "order.routed",
+            tenant=request.order.tenant,
+            workflow_id=activity.info().workflow_id,
+            fulfillments=len(routed.fulfillments),
+        )
+        return routed
+
+    @activity.defn(name="start_fulfillment_sessions")
+    async def start_fulfillment_sessions(self, order: Order) -> None:
+        for f in order.fulfillments:
+            start = SessionStart(
+                tenant=order.tenant,
+                session_id=f.session_id,
+                cart_id=order.id,
+                reference=order.tenant_order_id,
+                context={"fulfillmentId": f.id, "locationRef": f.location_ref},
+                definition=BUILTINS[f.process_type],
+                actor="order",
+            )
+            await session_client.start(self._client, self._queue, start)
+
+    @activity.defn(name="move_fulfillment_session")
+    async def move_fulfillment_session(self, move: SessionMove) -> None:
+        """Walk the session to the state the fulfillment's status means; each step applies once."""
+        targets = SESSION_TARGETS.get((move.process_type, move.status))
+        if move.status == "cancelled":
+            view = await session_client.view(self._client, move.tenant, move.session_id)
+            if "cancel" in view.allowed_actions:
+                await self._act(move, "cancel", view.revision)
+            return
+        if targets is None:
+            return
+        view = await session_client.view(self._client, move.tenant, move.session_id)
+        for action in path_to(BUILTINS[move.process_type], view.status, targets) or []:
+            view = await self._act(move, action, view.revision)
+
+    async def _act(self, move: SessionMove, action: str, revision: int) -> SessionView:
+        update_id = f"{move.session_id}:{revision}:{action}"
+        try:
+            return await session_client.act(
+                self._client,
+                move.tenant,
+                move.session_id,
+                ActionRequest(action=action, actor="order"),
+                update_id,
+            )
+        except WorkflowUpdateFailedError:  # already moved on by an earlier try
+            return await session_client.view(self._client, move.tenant, move.session_id)

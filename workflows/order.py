@@ -1,0 +1,310 @@
+"""One workflow per order: the fulfillable gate, routing, modifications, fulfillments and roll-up.
+
+Modifications, actions and fulfillment updates arrive as Updates. Validators refuse stale versions
+and disallowed changes before they touch history; a handler changes state before its first await,
+so of many concurrent PATCHes with one version exactly one passes its validator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.errors import DomainError
+    from domain.model import CamelModel
+    from domain.orders import (
+        ACTIVE,
+        Consumer,
+        FulfillableConfig,
+        FulfillmentUpdate,
+        ModificationConfig,
+        Order,
+        OrderChange,
+        OrderEvent,
+        OrderPatch,
+        Routed,
+        RouteRequest,
+        SessionMove,
+        Shipment,
+        apply_patch,
+        check_fulfillment_update,
+        check_patch,
+        check_shipment,
+        needs_payment,
+        rolled_up,
+    )
+
+LOCAL = timedelta(seconds=30)
+REMOTE = timedelta(seconds=60)
+
+
+class OrderStart(CamelModel):
+    order: Order
+    fulfillable: FulfillableConfig
+
+
+class Modify(CamelModel):
+    patch: OrderPatch
+    config: ModificationConfig
+    user: str
+
+
+class OrderAction(CamelModel):
+    name: str
+    consumer: Consumer | None = None
+    admin: bool = False
+    user: str
+
+
+class FulfillmentCommand(CamelModel):
+    fulfillment_id: str
+    shipment: Shipment | None = None
+    update: FulfillmentUpdate | None = None
+
+
+def _refuse(e: DomainError) -> ApplicationError:
+    return ApplicationError(
+        e.detail,
+        {"status": e.status, "errors": [x.as_dict() for x in e.errors]},
+        type="DomainError",
+        non_retryable=True,
+    )
+
+
+@workflow.defn(name="Order")
+class OrderWorkflow:
+    @workflow.init
+    def __init__(self, start: OrderStart) -> None:
+        self._order = start.order
+        self._sequence = 0
+        self._routed = False
+        self._reroute = False
+        self._generation = 0
+        self._unfulfilled: list[dict[str, Any]] = []
+
+    @workflow.run
+    async def run(self, start: OrderStart) -> Order:
+        await self._record("order.created")
+        await workflow.wait_condition(lambda: not needs_payment(self._order) or self._closed())
+        # Counted in workflow time from placement (the workflow's start), never from a caller's clock.
+        placed = workflow.info().start_time
+        grace = timedelta(seconds=start.fulfillable.grace_period_seconds) - (workflow.now() - placed)
+        if not self._closed() and grace > timedelta(0):
+            # The customer may still cancel: nothing goes to the fulfillment side meanwhile.
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(self._closed, timeout=grace)
+        if not self._closed():
+            await self._route("order.fulfillable")
+        while not self._closed() and self._order.status not in ("DELIVERED",):
+            await workflow.wait_condition(
+                lambda: self._closed() or self._reroute or self._order.status == "DELIVERED"
+            )
+            if self._reroute and not self._closed():
+                self._reroute = False
+                await self._cancel_sessions()
+                await self._route("order.rerouted")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._order
+
+    def _closed(self) -> bool:
+        return self._order.status == "CANCELLED"
+
+    @workflow.query(name="order")
+    def order(self) -> Order:
+        return self._order
+
+    # Modifications
+
+    @workflow.update(name="modify")
+    async def modify(self, request: Modify) -> Order:
+        user = None if request.config.actor_anonymization else request.user
+        self._order, changes = apply_patch(self._order, request.patch, workflow.now(), user)
+        if self._routed and not self._started():
+            self._reroute = True
+        await self._record("order.modified", changes=changes, comment=request.patch.comment)
+        return self._order
+
+    @modify.validator
+    def _validate_modify(self, request: Modify) -> None:
+        try:
+            check_patch(self._order, request.patch, request.config)
+        except DomainError as e:
+            raise _refuse(e) from None
+
+    def _started(self) -> bool:
+        return any(f.status != "open" or f.shipments for f in self._order.fulfillments)
+
+    # Actions
+
+    @workflow.update(name="act")
+    async def act(self, action: OrderAction) -> Order:
+        o = self._order
+        before = o.status
+        o.version, o.last_modified = o.version + 1, workflow.now()
+        if action.name == "MARK_PAID":
+            o.payment_status = "PAID"
+            await self._record("order.paid")
+        elif action.name == "UPDATE_CONSUMER":
+            o.consumer = action.consumer
+            await self._record("order.consumer_updated")
+        else:
+            o.status = "CANCELLED"
+            for f in o.fulfillments:
+                if f.status not in ("delivered",):
+                    f.status = "cancelled"
+            await self._record(
+                "order.cancelled", previousStatus=before, by="admin" if action.admin else "customer"
+            )
+            await self._cancel_sessions()
+        return self._order
+
+    @act.validator
+    def _validate_act(self, action: OrderAction) -> None:
+        status = self._order.status
+        if action.name == "MARK_PAID" and (self._order.payment_status == "PAID" or status != "OPEN"):
+            raise _refuse(_conflict("ALREADY_PAID", "the order is paid already or no longer open", "name"))
+        if action.name == "UPDATE_CONSUMER" and (action.consumer is None or status not in ACTIVE):
+            raise _refuse(
+                _conflict("CONSUMER_LOCKED", "give a consumer; only an open order's can change", "consumer")
+            )
+        if action.name == "CANCEL":
+            if status in ("CANCELLED", "DELIVERED"):
+                raise _refuse(_conflict("ORDER_CLOSED", f"a {status} order cannot be cancelled", "name"))
+            if status != "OPEN" and not action.admin:
+                raise _refuse(
+                    DomainError.forbidden(
+                        "an order that is fulfillable is cancelled from the admin side (admin scope)"
+                    )
+                )
+
+    # Fulfillments
+
+    @workflow.update(name="fulfillment")
+    async def fulfillment(self, command: FulfillmentCommand) -> Order:
+        o = self._order
+        f = next(f for f in o.fulfillments if f.id == command.fulfillment_id)
+        o.version, o.last_modified = o.version + 1, workflow.now()
+        if command.shipment is not None:
+            f.shipments = [*f.shipments, command.shipment]
+            await self._record(
+                "fulfillment.shipment_added",
+                fulfillmentId=f.id,
+                shipment=command.shipment.model_dump(mode="json"),
+            )
+            return self._order
+        assert command.update is not None
+        f.variants = check_fulfillment_update(f, command.update)
+        f.status = command.update.status
+        await self._record(
+            f"fulfillment.{f.status}",
+            fulfillmentId=f.id,
+            fulfillmentVariants=[v.model_dump(mode="json") for v in f.variants],
+        )
+        before, o.status = o.status, rolled_up(o)
+        if o.status != before:
+            await self._record(f"order.{o.status.lower()}")
+        await workflow.execute_activity(
+            "move_fulfillment_session",
+            SessionMove(
+                tenant=o.tenant, session_id=f.session_id, process_type=f.process_type, status=f.status
+            ),
+            start_to_close_timeout=REMOTE,
+        )
+        return self._order
+
+    @fulfillment.validator
+    def _validate_fulfillment(self, command: FulfillmentCommand) -> None:
+        found = [f for f in self._order.fulfillments if f.id == command.fulfillment_id]
+        try:
+            if not found:
+                raise DomainError.not_found("fulfillment", command.fulfillment_id)
+            if self._closed():
+                raise _conflict("ORDER_CANCELLED", "the order is cancelled", "status")
+            if command.shipment is not None:
+                check_shipment(found[0], command.shipment)
+            elif command.update is not None:
+                check_fulfillment_update(found[0], command.update)
+        except DomainError as e:
+            raise _refuse(e) from None
+
+    # Steps
+
+    async def _route(self, event: str) -> None:
+        o = self._order
+        o.status = "LOCKED"
+        self._generation += 1
+        routed = await workflow.execute_activity(
+            "route_order",
+            RouteRequest(order=o, generation=self._generation),
+            result_type=Routed,
+            start_to_close_timeout=REMOTE,
+        )
+        if self._closed():  # cancelled while routing
+            return
+        o.fulfillments = [*[f for f in o.fulfillments if f.status == "cancelled"], *routed.fulfillments]
+        o.status, o.fulfillable_at = "PROMISED", o.fulfillable_at or workflow.now()
+        o.last_modified = workflow.now()
+        self._routed, self._unfulfilled = True, routed.unfulfilled
+        live = [f for f in o.fulfillments if f.status != "cancelled"]
+        await self._record(
+            event,
+            fulfillments=[
+                {
+                    "fulfillmentId": f.id,
+                    "locationRef": f.location_ref,
+                    "variants": [{"variant": v.variant, "quantity": v.quantity} for v in f.variants],
+                }
+                for f in live
+            ],
+            unfulfilledItems=routed.unfulfilled,
+        )
+        await workflow.execute_activity("start_fulfillment_sessions", o, start_to_close_timeout=REMOTE)
+
+    async def _cancel_sessions(self) -> None:
+        o = self._order
+        for f in o.fulfillments:
+            if f.status != "delivered":
+                f.status = "cancelled"
+                await workflow.execute_activity(
+                    "move_fulfillment_session",
+                    SessionMove(
+                        tenant=o.tenant,
+                        session_id=f.session_id,
+                        process_type=f.process_type,
+                        status="cancelled",
+                    ),
+                    start_to_close_timeout=REMOTE,
+                )
+
+    async def _record(self, event_type: str, **data: Any) -> None:
+        self._sequence += 1
+        o = self._order
+        event = OrderEvent(
+            type=event_type,
+            sequence=self._sequence,
+            at=workflow.now(),
+            data={
+                "orderId": o.id,
+                "orderNo": o.tenant_order_id,
+                "status": o.status,
+                "version": o.version,
+                **data,
+            },
+        )
+        workflow.set_current_details(
+            f"**{o.status}** (version {o.version}), {len(o.fulfillments)} fulfillment(s)"
+        )
+        await workflow.execute_local_activity(
+            "record_order_change", OrderChange(order=o, events=[event]), start_to_close_timeout=LOCAL
+        )
+
+
+def _conflict(code: str, message: str, field: str) -> DomainError:
+    from domain.errors import Conflict, FieldError
+
+    return Conflict([FieldError(code, message, field)])
