@@ -80,7 +80,7 @@ async def test_an_order_cancelled_in_the_grace_period_is_never_fulfillable(
     order, handle = await start_order(skipping, skipping_settings, engine, tenant, paymentStatus="PAID")
     await skipping.sleep(timedelta(seconds=300))
     with skipping.auto_time_skipping_disabled():  # the cancel lands at 300 s, not after the next timer
-        await handle.execute_update(OrderWorkflow.act, OrderAction(name="CANCEL", user="customer"))
+        await handle.execute_update("act", OrderAction(name="CANCEL", user="customer"), result_type=Order)
     await skipping.sleep(timedelta(days=1))
     final = await handle.result()
     assert final.status == "CANCELLED" and final.fulfillments == []
@@ -95,7 +95,7 @@ async def test_an_unpaid_order_waits_for_payment(
     await skipping.sleep(timedelta(days=2))
     assert (await handle.query(OrderWorkflow.order)).status == "OPEN"
     with skipping.auto_time_skipping_disabled():
-        await handle.execute_update(OrderWorkflow.act, OrderAction(name="MARK_PAID", user="psp"))
+        await handle.execute_update("act", OrderAction(name="MARK_PAID", user="psp"), result_type=Order)
     await skipping.sleep(timedelta(seconds=1))  # the grace period, counted from placement, is long over
     assert (await handle.query(OrderWorkflow.order)).status == "PROMISED"
     assert types(engine, tenant, order.id) == ["order.created", "order.paid", "order.fulfillable"]
