@@ -29,6 +29,8 @@ from domain.sourcing.network import CAPABILITY_BITS, Network, now_utc
 CANDIDATES = 60  # the pool for exhaustive pair search, by coverage and cost per unit
 PER_SKU = 3  # plus the nearest holders of each SKU, so rare SKUs are represented
 BEAM = 8
+RESIDUAL = 30  # holders per view in a residual pair search
+SEEDS = 8  # strong sets whose remainders are searched for complementing pairs
 FENCE_REASONS = {
     "order_type": ("EXCLUDED_BY_ORDER_TYPE", "only at locations that do not offer this order type"),
     "distance": ("EXCLUDED_BY_DISTANCE", "only at locations beyond the maximum distance"),
@@ -119,32 +121,56 @@ def rank_key(c: Candidate, profile: SourcingProfile) -> tuple[float, ...]:
     return tuple(values[k] for k in profile.objective)
 
 
-def _pairs(p: Problem, top: int) -> list[tuple[int, ...]]:
-    """The best pairs of the pool, all evaluated at once: [k, k, m] arrays, nearer member first."""
-    k = len(p.pool)
+def _best_pairs(
+    stock: np.ndarray, unit_cost: np.ndarray, qty: np.ndarray, ship: float, top: int
+) -> list[tuple[int, int]]:
+    """The `top` best pairs of rows (nearer first), all evaluated at once as [k, k, m] arrays."""
+    k = len(stock)
     if k < 2:
         return []
-    stock, unit_cost = p.stock[p.pool], p.unit_cost[p.pool]
-    first = np.minimum(stock, p.qty)  # [k, m] what the nearer one takes
-    rest = p.qty - first
+    first = np.minimum(stock, qty)  # [k, m] what the nearer one takes
+    rest = qty - first
     second = np.minimum(stock[None, :, :], rest[:, None, :])  # [k, k, m]
     unfulfilled = (rest[:, None, :] - second).sum(axis=2)
     units_first, units_second = first.sum(axis=1), second.sum(axis=2)
     cost = (
-        p.profile.shipment_cost * ((units_first > 0)[:, None].astype(float) + (units_second > 0))
+        ship * ((units_first > 0)[:, None].astype(float) + (units_second > 0))
         + units_first[:, None] * unit_cost[:, None]
         + units_second * unit_cost[None, :]
     )
-    upper = np.triu(np.ones((k, k), dtype=bool), 1)
     # Second member unused: that is a single, ranked elsewhere.
-    valid = upper & (units_second > 0)
+    valid = np.triu(np.ones((k, k), dtype=bool), 1) & (units_second > 0)
     if not valid.any():
         return []
     score = np.where(valid, unfulfilled * 1e9 + cost, np.inf).ravel()
     best = np.argpartition(score, min(top, score.size - 1))[:top]
     best = best[np.isfinite(score[best])]
-    pairs = [divmod(int(b), k) for b in best[np.argsort(score[best])]]
+    return [(int(a), int(b)) for a, b in (divmod(int(x), k) for x in best[np.argsort(score[best])])]
+
+
+def _pairs(p: Problem, top: int) -> list[tuple[int, ...]]:
+    """The best pairs of the pool."""
+    pairs = _best_pairs(p.stock[p.pool], p.unit_cost[p.pool], p.qty, p.profile.shipment_cost, top)
     return [(int(p.pool[a]), int(p.pool[b])) for a, b in pairs]
+
+
+def _residual_pairs(p: Problem, base: Candidate, top: int) -> list[tuple[int, ...]]:
+    """`base` plus the best pairs for what it leaves: two locations that complement it exactly are
+    often poor on their own, so one-at-a-time growth never reaches them."""
+    rest = p.qty - base.take.sum(axis=0)
+    if not rest.any():
+        return []
+    cover = np.minimum(p.stock, rest).sum(axis=1)
+    cover[list(base.members)] = 0
+    per_unit = p.profile.shipment_cost / np.maximum(cover, 1) + p.unit_cost
+    ranked = np.unique(
+        np.concatenate(
+            [np.argsort(-cover, kind="stable")[:RESIDUAL], np.argsort(per_unit, kind="stable")[:RESIDUAL]]
+        )
+    )
+    ranked = ranked[cover[ranked] > 0]  # sorted indices: nearer first, as pairs expect
+    pairs = _best_pairs(p.stock[ranked], p.unit_cost[ranked], rest, p.profile.shipment_cost, top)
+    return [tuple(sorted((*base.members, int(ranked[a]), int(ranked[b])))) for a, b in pairs]
 
 
 def _partners(p: Problem, seeds: np.ndarray, singles: np.ndarray, top: int) -> list[tuple[int, int]]:
@@ -315,13 +341,24 @@ def search(p: Problem) -> list[Candidate]:
         found += [evaluate(p, pair) for pair in _pairs(p, BEAM)]
         # The best partners, among all holders, of the best singles and of the pool's most
         # cost-efficient members (a good pair often joins two half-coverers).
-        efficient = p.pool[np.argsort(single_cost[p.pool] / np.maximum(singles[p.pool].sum(axis=1), 1))[:16]]
-        seeds = np.unique(np.concatenate([order[:BEAM], efficient]))
-        found += [evaluate(p, pair) for pair in _partners(p, seeds, singles, 2)]
+        reach = p.reach
+        efficient = reach[np.argsort(single_cost[reach] / np.maximum(singles[reach].sum(axis=1), 1))[:32]]
+        firsts = np.unique(np.concatenate([order[:BEAM], efficient]))
+        found += [evaluate(p, pair) for pair in _partners(p, firsts, singles, 2)]
         best = min(found, key=lambda c: c.key)
         if best.unfulfilled > 0 and p.profile.max_split >= 2:
             starts = sorted(found, key=lambda c: c.key)[:BEAM]
             found += _beam(p, starts, p.profile.max_split - 1)
+            # Three locations: a strong single and the pair that complements it; four: a strong
+            # pair and its complementing pair.
+            price = single_cost / np.maximum(singles.sum(axis=1), 1)
+            seeds: list[Candidate] = [
+                evaluate(p, (int(i),))
+                for i in np.unique(np.concatenate([order[:SEEDS], np.argsort(price)[:SEEDS]]))
+            ]
+            if p.profile.max_split >= 3:
+                seeds += sorted((c for c in found if len(c.used) == 2), key=lambda c: c.key)[:SEEDS]
+            found += [evaluate(p, m) for c in seeds for m in _residual_pairs(p, c, 2)]
     ranked = sorted(found, key=lambda c: c.key)
     # Improvements join the list rather than replace: an alternative plan stays an alternative.
     ranked += [_improve(p, c) for c in ranked[:2]]
