@@ -320,3 +320,59 @@ async def test_whole_life_through_http(api: ApiClient, receiver: Receiver) -> No
     assert {f["fulfillmentId"] for f in fulfillable["fulfillments"]} == {
         f["id"] for f in promised["fulfillments"]
     }
+
+
+async def test_a_modified_promised_order_is_routed_again(api: ApiClient) -> None:
+    await network(api)
+    await no_grace(api)
+    order = await api.ok("POST", "/api/orders", seed(tenantOrderId="RE-1", paymentStatus="PAID"))
+    promised = await order_state(api, order["id"], "PROMISED")
+    before = {f["id"] for f in promised["fulfillments"]}
+    sneakers = next(
+        i["id"] for i in promised["orderLineItems"] if i["article"]["tenantArticleId"] == "SNEAK-W-4891"
+    )
+    await api.ok(
+        "PATCH",
+        f"/api/orders/{order['id']}",
+        {"version": promised["version"], "orderLineItems": [{"id": sneakers, "quantity": 0}]},
+    )
+
+    async def rerouted() -> bool:
+        log = (await api.ok("GET", f"/events?subject={order['id']}&type=order.rerouted"))["items"]
+        return bool(log)
+
+    await eventually(rerouted, 30, "the order to be routed again")
+    after = await api.ok("GET", f"/api/orders/{order['id']}")
+    live = [f for f in after["fulfillments"] if f["status"] != "cancelled"]
+    assert [f["locationRef"] for f in live] == ["WH-NORTH"]  # no sneakers left: one location is enough
+    assert not before & {f["id"] for f in live}
+    assert {f["status"] for f in after["fulfillments"] if f["id"] in before} == {"cancelled"}
+    types = [e["type"] for e in (await api.ok("GET", f"/events?subject={order['id']}"))["items"]]
+    assert types == ["order.created", "order.fulfillable", "order.modified", "order.rerouted"]
+
+
+async def test_consumer_update_and_partial_fulfilment(api: ApiClient) -> None:
+    await network(api)
+    await no_grace(api)
+    order = await api.ok("POST", "/api/orders", seed(tenantOrderId="CON-1"))
+    updated = await api.ok(
+        "POST",
+        f"/api/orders/{order['id']}/actions",
+        {"name": "UPDATE_CONSUMER", "consumer": {"email": "new@example.com", "addresses": []}},
+    )
+    assert updated["consumer"]["email"] == "new@example.com" and updated["version"] == 2
+    missing = await api.call("POST", f"/api/orders/{order['id']}/actions", {"name": "UPDATE_CONSUMER"})
+    assert missing.status == 409
+    await api.ok("POST", f"/api/orders/{order['id']}/actions", {"name": "MARK_PAID"})
+    promised = await order_state(api, order["id"], "PROMISED")
+    south = next(f for f in promised["fulfillments"] if f["locationRef"] == "WH-SOUTH")
+    moved = await api.ok(
+        "PUT",
+        f"/v1/fulfillments/{south['id']}",
+        {
+            "status": "in_transit",
+            "fulfillmentVariants": [{"variant": "SNEAK-W-4891", "fulfilledQuantity": 0}],
+        },
+    )
+    assert moved["variants"] == [{"variant": "SNEAK-W-4891", "quantity": 1, "fulfilledQuantity": 0}]
+    assert (await api.ok("GET", f"/v1/fulfillments/{south['id']}"))["variants"][0]["fulfilledQuantity"] == 0
