@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,6 +36,19 @@ async def serving(settings: Settings) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run `fulfillment ARGS` as a user would; returns its exit code and its output."""
+    proc = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "fulfillment"),
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    return await proc.wait(), out.decode()
 
 
 def free_port() -> int:

@@ -13,23 +13,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import ApiClient, eventually, free_port
+from tests.support import ApiClient, eventually, free_port, run_cli
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-
-
-async def cli(env: dict[str, str], *args: str) -> tuple[int, str]:
-    """Run `fulfillment ARGS` as a user would, with the stack's environment."""
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "fulfillment"),
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    return await proc.wait(), out.decode()
 
 
 def children(pid: int) -> set[int]:
@@ -109,7 +96,7 @@ async def test_dev_stack_survives_a_restart(tmp_path: Path) -> None:
             dev = ApiClient(http, base, dev_key)
             health = await dev.get("/health")
             assert health.status == 200, health.body
-            code, out = await cli(env, "tenant", "create", "acme")
+            code, out = await run_cli(env, "tenant", "create", "acme")
             assert code == 0, out
             acme = ApiClient(http, base, out.split()[-1])
             await acme.ok("POST", "/processes", gift, 201)
@@ -142,7 +129,7 @@ async def test_dev_stack_survives_a_restart(tmp_path: Path) -> None:
             # The workflows themselves survived: they take actions again.
             assert (await acme.act(wrapped, "finish"))["status"] == "DONE"
             assert (await dev.act(web, "pick"))["status"] == "PICKED"
-            code, out = await cli(env, "tenant", "list")
+            code, out = await run_cli(env, "tenant", "list")
             assert code == 0 and {line.split()[0] for line in out.splitlines()} == {"acme", "dev"}
-            code, out = await cli(env, "tenant", "create", "acme")
+            code, out = await run_cli(env, "tenant", "create", "acme")
             assert code == 2 and "exists already" in out

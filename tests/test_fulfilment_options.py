@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.support import ApiClient
+from tests.support import ApiClient, run_cli
 
 BIN = Path(sys.executable).parent
 
@@ -215,34 +214,12 @@ async def test_csv_import(api: ApiClient, settings: Any, tmp_path: Path) -> None
         writer.writerow(["CSV1", "WAREHOUSE", "-33.9", "151.1", "HD|CC", "6"])
         writer.writerow(["CSV2", "STORE", "-33.8", "151.0", "CC", "2"])
     env = {"FULFILLMENT_DATABASE_URL": settings.resolved_database_url, "PATH": str(BIN)}
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "fulfillment"),
-        "import",
-        "locations",
-        str(locations),
-        "--tenant",
-        api.tenant,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0 and b"imported 2 locations" in out, out
+    code, out = await run_cli(env, "import", "locations", str(locations), "--tenant", api.tenant)
+    assert code == 0 and "imported 2 locations" in out, out
     assert (await api.ok("GET", "/locations/CSV1"))["capabilities"] == ["HD", "CC"]
 
     broken = tmp_path / "inventory.csv"
     broken.write_text("locationRef,skuRef,onHand\nCSV1,A,3\nCSV1,B,-1\n")
-    proc = await asyncio.create_subprocess_exec(
-        str(BIN / "fulfillment"),
-        "import",
-        "inventory",
-        str(broken),
-        "--tenant",
-        api.tenant,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 2 and b"line 3, onHand" in out, out
+    code, out = await run_cli(env, "import", "inventory", str(broken), "--tenant", api.tenant)
+    assert code == 2 and "line 3, onHand" in out, out
     assert await api.ok("GET", "/inventory?locationRef=CSV1") == []  # nothing written
