@@ -160,40 +160,60 @@ def _residual_pairs(p: Problem, base: Candidate, top: int) -> list[tuple[int, ..
     rest = p.qty - base.take.sum(axis=0)
     if not rest.any():
         return []
-    cover = np.minimum(p.stock, rest).sum(axis=1)
+    cover = coverage(p.stock, rest[None, :])[0]
     cover[list(base.members)] = 0
     per_unit = p.profile.shipment_cost / np.maximum(cover, 1) + p.unit_cost
+    k = min(RESIDUAL, len(cover) - 1)
     ranked = np.unique(
-        np.concatenate(
-            [np.argsort(-cover, kind="stable")[:RESIDUAL], np.argsort(per_unit, kind="stable")[:RESIDUAL]]
-        )
+        np.concatenate([np.argpartition(-cover, k)[:RESIDUAL], np.argpartition(per_unit, k)[:RESIDUAL]])
     )
     ranked = ranked[cover[ranked] > 0]  # sorted indices: nearer first, as pairs expect
     pairs = _best_pairs(p.stock[ranked], p.unit_cost[ranked], rest, p.profile.shipment_cost, top)
     return [tuple(sorted((*base.members, int(ranked[a]), int(ranked[b])))) for a, b in pairs]
 
 
+def coverage(stock: np.ndarray, wants: np.ndarray) -> np.ndarray:
+    """[s, h]: units holder h can give each of the `s` demand vectors, sum over SKUs of min(stock, want).
+
+    Order lines ask for few units, so min(a, b) = sum over t of [a >= t][b >= t] turns this into a
+    few matrix products instead of an [s, h, m] array; large quantities take the direct way.
+    """
+    top = int(wants.max(initial=0))
+    if top <= 8:
+        out = np.zeros((len(wants), len(stock)))
+        for t in range(1, top + 1):
+            out += (wants >= t).astype(np.float32) @ (stock >= t).astype(np.float32).T
+        return out.astype(np.int64)
+    return np.minimum(stock[None, :, :], wants[:, None, :]).sum(axis=2)
+
+
 def _partners(p: Problem, seeds: np.ndarray, singles: np.ndarray, top: int) -> list[tuple[int, int]]:
-    """For each seed location, its best partners in the wide pool, scored in one [seeds, wide, m] pass."""
-    reach = p.reach
+    """The `top` best (seed, partner) pairs, partners among all holders, scored in one [s, h, m] pass."""
     rest = p.qty - singles[seeds]  # [s, m] what each seed alone leaves
-    gain = np.minimum(p.stock[reach][None, :, :], rest[:, None, :]).sum(axis=2)  # [s, w]
+    gain = coverage(p.stock, rest)  # [s, h]
+    seed_cost = p.profile.shipment_cost + singles[seeds].sum(axis=1) * p.unit_cost[seeds]
     score = (
         (rest.sum(axis=1)[:, None] - gain) * 1e9
+        + seed_cost[:, None]
         + p.profile.shipment_cost
-        + gain * p.unit_cost[reach][None, :]
+        + gain * p.unit_cost[None, :]
     )
     score[gain <= 0] = np.inf
-    score[seeds[:, None] == reach[None, :]] = np.inf
-    each = min(top, score.shape[1] - 1)
-    best = np.argpartition(score, each, axis=1)[:, :each]  # each seed's `top` best partners
-    pairs = {
-        tuple(sorted((int(seeds[s]), int(reach[w]))))
-        for s, row in enumerate(best)
-        for w in row
-        if np.isfinite(score[s, w])
-    }
-    return sorted(pairs)  # type: ignore[arg-type]
+    score[seeds[:, None] == np.arange(len(p.loc))[None, :]] = np.inf
+    flat = score.ravel()
+    best = np.argpartition(flat, min(top * 2, flat.size - 1))[: top * 2]
+    best = best[np.isfinite(flat[best])]
+    pairs: dict[tuple[int, int], None] = {}
+    for x in best[np.argsort(flat[best])]:
+        s_, h = divmod(int(x), len(p.loc))
+        pairs.setdefault(tuple(sorted((int(seeds[s_]), h))), None)  # type: ignore[arg-type]
+        if len(pairs) == top:
+            break
+    # And each seed's own best partner, so that no seed's line of search is crowded out.
+    for s_, h in enumerate(np.argmin(score, axis=1)):
+        if np.isfinite(score[s_, h]):
+            pairs.setdefault(tuple(sorted((int(seeds[s_]), int(h)))), None)  # type: ignore[arg-type]
+    return list(pairs)
 
 
 def _completions(p: Problem, c: Candidate, top: int) -> list[tuple[int, ...]]:
@@ -202,7 +222,7 @@ def _completions(p: Problem, c: Candidate, top: int) -> list[tuple[int, ...]]:
     if not remaining.any():
         return []
     reach = np.arange(len(p.loc))
-    gain = np.minimum(p.stock[reach], remaining).sum(axis=1)
+    gain = coverage(p.stock[reach], remaining[None, :])[0]
     gain[np.isin(reach, c.members)] = 0
     options = np.nonzero(gain > 0)[0]
     est = (
@@ -240,7 +260,7 @@ def _improve(p: Problem, c: Candidate) -> Candidate:
             # The swap that best refills what `member` took, judged by a vector estimate, then evaluated.
             remaining = p.qty - trial.take.sum(axis=0)
             reach = np.arange(len(p.loc))
-            gain = np.minimum(p.stock[reach], remaining).sum(axis=1)
+            gain = coverage(p.stock[reach], remaining[None, :])[0]
             gain[np.isin(reach, c.members)] = -1
             estimate = (remaining.sum() - gain) * 1e9 + p.profile.shipment_cost + gain * p.unit_cost[reach]
             for j in np.argsort(estimate)[:6]:
@@ -342,9 +362,9 @@ def search(p: Problem) -> list[Candidate]:
         # The best partners, among all holders, of the best singles and of the pool's most
         # cost-efficient members (a good pair often joins two half-coverers).
         reach = p.reach
-        efficient = reach[np.argsort(single_cost[reach] / np.maximum(singles[reach].sum(axis=1), 1))[:32]]
+        efficient = reach[np.argsort(single_cost[reach] / np.maximum(singles[reach].sum(axis=1), 1))[:16]]
         firsts = np.unique(np.concatenate([order[:BEAM], efficient]))
-        found += [evaluate(p, pair) for pair in _partners(p, firsts, singles, 2)]
+        found += [evaluate(p, pair) for pair in _partners(p, firsts, singles, 16)]
         best = min(found, key=lambda c: c.key)
         if best.unfulfilled > 0 and p.profile.max_split >= 2:
             starts = sorted(found, key=lambda c: c.key)[:BEAM]
