@@ -376,3 +376,20 @@ async def test_consumer_update_and_partial_fulfilment(api: ApiClient) -> None:
     )
     assert moved["variants"] == [{"variant": "SNEAK-W-4891", "quantity": 1, "fulfilledQuantity": 0}]
     assert (await api.ok("GET", f"/v1/fulfillments/{south['id']}"))["variants"][0]["fulfilledQuantity"] == 0
+
+
+async def test_other_tenants_see_404(api: ApiClient, make_tenant: Callable[..., ApiClient]) -> None:
+    await network(api)
+    await no_grace(api)
+    order = await api.ok("POST", "/api/orders", seed(tenantOrderId="MINE-1", paymentStatus="PAID"))
+    promised = await order_state(api, order["id"], "PROMISED")
+    stranger = make_tenant()
+    assert (await stranger.get(f"/api/orders/{order['id']}")).status == 404
+    assert (await stranger.call("PATCH", f"/api/orders/{order['id']}", {"version": 1})).status == 404
+    assert (await stranger.post(f"/api/orders/{order['id']}/actions", {"name": "MARK_PAID"})).status == 404
+    fid = promised["fulfillments"][0]["id"]
+    assert (await stranger.get(f"/v1/fulfillments/{fid}")).status == 404
+    assert (await stranger.call("PUT", f"/v1/fulfillments/{fid}", {"status": "delivered"})).status == 404
+    assert (await stranger.ok("GET", "/api/orders"))["total"] == 0
+    # The same tenantOrderId is free in another tenant.
+    assert (await stranger.ok("POST", "/api/orders", seed(tenantOrderId="MINE-1")))["status"] == "OPEN"
