@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from domain.errors import FieldError, NotFound
+
+M = TypeVar("M", bound=SQLModel)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -62,6 +66,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on an exception."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+def fetch(s: Session, model: type[M], key: Any, code: str, what: str, field: str = "id") -> M:
+    """The row with this primary key, or NotFound (code, message and field for the API's 404)."""
+    row = s.get(model, key)
+    if row is None:
+        name = key[-1] if isinstance(key, tuple) else key
+        raise NotFound([FieldError(code, f"no {what} {name!r}", field)])
+    return row
 
 
 def ping(engine: Engine) -> None:

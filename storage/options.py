@@ -7,8 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from domain.errors import FieldError, NotFound
-from storage.engine import session_scope
+from storage.engine import fetch, session_scope
 from storage.tables import FulfilmentOptionsRow
 
 
@@ -30,16 +29,12 @@ def save(engine: Engine, tenant: str, options_id: str, body: dict[str, Any], now
 
 def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:
     with session_scope(engine) as s:
-        row = s.get(FulfilmentOptionsRow, (tenant, options_id))
-    if row is None:
-        raise NotFound([FieldError("NOT_FOUND", f"no fulfilment options {options_id!r}", "id")])
-    return {**row.body, "status": row.status}
+        row = fetch(s, FulfilmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfilment options")
+        return {**row.body, "status": row.status}
 
 
 def set_status(engine: Engine, tenant: str, options_id: str, status: str, now: datetime) -> dict[str, Any]:
     with session_scope(engine) as s:
-        row = s.get(FulfilmentOptionsRow, (tenant, options_id))
-        if row is None:
-            raise NotFound([FieldError("NOT_FOUND", f"no fulfilment options {options_id!r}", "id")])
+        row = fetch(s, FulfilmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfilment options")
         row.status, row.updated_at = status, now
         return {**row.body, "status": status}

@@ -8,11 +8,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from domain.errors import FieldError, NotFound
 from domain.events import Event
 from domain.feed import FeedFilter
 from domain.push import DeviceTokenCreate
-from storage.engine import session_scope
+from storage.engine import fetch, session_scope
 from storage.tables import DeviceTokenRow, PushApplicationRow
 
 
@@ -34,12 +33,14 @@ def create_application(
 
 def get_application(engine: Engine, tenant: str, application_id: str) -> PushApplicationRow:
     with session_scope(engine) as s:
-        row = s.get(PushApplicationRow, (tenant, application_id))
-    if row is None:
-        raise NotFound(
-            [FieldError("APPLICATION_NOT_FOUND", f"no application {application_id!r}", "applicationId")]
+        return fetch(
+            s,
+            PushApplicationRow,
+            (tenant, application_id),
+            "APPLICATION_NOT_FOUND",
+            "application",
+            "applicationId",
         )
-    return row
 
 
 def list_applications(engine: Engine, tenant: str) -> list[PushApplicationRow]:
@@ -51,10 +52,9 @@ def list_applications(engine: Engine, tenant: str) -> list[PushApplicationRow]:
 def delete_application(engine: Engine, tenant: str, application_id: str) -> None:
     """Deregister the application and unsubscribe its devices."""
     with session_scope(engine) as s:
-        row = s.get(PushApplicationRow, (tenant, application_id))
-        if row is None:
-            raise NotFound([FieldError("APPLICATION_NOT_FOUND", f"no application {application_id!r}", "id")])
-        s.delete(row)
+        s.delete(
+            fetch(s, PushApplicationRow, (tenant, application_id), "APPLICATION_NOT_FOUND", "application")
+        )
         tokens = select(DeviceTokenRow).where(
             DeviceTokenRow.tenant_id == tenant, DeviceTokenRow.application_id == application_id
         )
@@ -80,10 +80,7 @@ def add_device(engine: Engine, tenant: str, body: DeviceTokenCreate, now: dateti
 
 def get_device(engine: Engine, tenant: str, device_id: str) -> DeviceTokenRow:
     with session_scope(engine) as s:
-        row = s.get(DeviceTokenRow, (tenant, device_id))
-    if row is None:
-        raise NotFound([FieldError("DEVICE_TOKEN_NOT_FOUND", f"no device token {device_id!r}", "id")])
-    return row
+        return fetch(s, DeviceTokenRow, (tenant, device_id), "DEVICE_TOKEN_NOT_FOUND", "device token")
 
 
 def list_devices(engine: Engine, tenant: str, application_id: str | None = None) -> list[DeviceTokenRow]:
@@ -96,10 +93,7 @@ def list_devices(engine: Engine, tenant: str, application_id: str | None = None)
 
 def delete_device(engine: Engine, tenant: str, device_id: str) -> None:
     with session_scope(engine) as s:
-        row = s.get(DeviceTokenRow, (tenant, device_id))
-        if row is None:
-            raise NotFound([FieldError("DEVICE_TOKEN_NOT_FOUND", f"no device token {device_id!r}", "id")])
-        s.delete(row)
+        s.delete(fetch(s, DeviceTokenRow, (tenant, device_id), "DEVICE_TOKEN_NOT_FOUND", "device token"))
 
 
 def recipients(engine: Engine, event: Event) -> list[str]:

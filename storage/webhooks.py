@@ -11,10 +11,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from domain.errors import FieldError, NotFound
 from domain.events import EndpointDisabledData, Event, WebhookTestData, wanted_by
 from storage import events
-from storage.engine import session_scope
+from storage.engine import fetch, session_scope
 from storage.tables import EventRow, WebhookAttemptRow, WebhookProgressRow, WebhookRow
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -25,10 +24,7 @@ def new_secret() -> str:
 
 
 def _get(s: Session, tenant: str, webhook_id: str) -> WebhookRow:
-    row = s.get(WebhookRow, (tenant, webhook_id))
-    if row is None:
-        raise NotFound([FieldError("WEBHOOK_NOT_FOUND", f"no webhook {webhook_id!r}", "id")])
-    return row
+    return fetch(s, WebhookRow, (tenant, webhook_id), "WEBHOOK_NOT_FOUND", "webhook")
 
 
 def create(
