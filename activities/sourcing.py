@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from datetime import datetime
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -96,7 +95,7 @@ class SourcingActivities:
             raise ApplicationError(
                 e.detail, [x.as_dict() for x in e.errors], type="DomainError", non_retryable=True
             ) from None
-        await asyncio.to_thread(options.save, self._engine, job.tenant, job.options_id, body, _now(job))
+        await asyncio.to_thread(options.save, self._engine, job.tenant, job.options_id, body, job.created_on)
         log.info(
             "options.computed",
             tenant=job.tenant,
@@ -104,7 +103,3 @@ class SourcingActivities:
             plans=body["count"],
         )
         return OptionsAnswer(body=body)
-
-
-def _now(job: OptionsJob) -> datetime:
-    return job.created_on

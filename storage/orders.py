@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -20,17 +21,30 @@ from storage.tables import ConfigurationRow, EventRow, FulfillmentRow, OrderClai
 C = TypeVar("C", bound=BaseModel)
 
 
-def claim(engine: Engine, tenant: str, tenant_order_id: str, order_id: str) -> None:
+class Claimed(Conflict):
+    """The tenantOrderId is held by another order (which may be an orphan: see `take_over`)."""
+
+    def __init__(self, holder: OrderClaimRow | None, errors: list[FieldError]) -> None:
+        self.holder = holder
+        super().__init__(errors)
+
+
+def claim(engine: Engine, tenant: str, tenant_order_id: str, order_id: str, now: datetime) -> None:
     """Refuse a second active order with this tenantOrderId (409), or hold the id for this one."""
     try:
         with session_scope(engine) as s:
-            s.add(OrderClaimRow(tenant_id=tenant, tenant_order_id=tenant_order_id, order_id=order_id))
+            s.add(
+                OrderClaimRow(
+                    tenant_id=tenant, tenant_order_id=tenant_order_id, order_id=order_id, claimed_at=now
+                )
+            )
     except IntegrityError:
         with session_scope(engine) as s:
             holder = s.get(OrderClaimRow, (tenant, tenant_order_id))
         if holder is not None and holder.order_id == order_id:
             return
-        raise Conflict(
+        raise Claimed(
+            holder,
             [
                 FieldError(
                     "TENANT_ORDER_ID_IN_USE",
@@ -38,8 +52,20 @@ def claim(engine: Engine, tenant: str, tenant_order_id: str, order_id: str) -> N
                     f"{tenant_order_id!r} is still open, locked or promised: cancel it first",
                     "tenantOrderId",
                 )
-            ]
+            ],
         ) from None
+
+
+def take_over(
+    engine: Engine, tenant: str, tenant_order_id: str, orphan: str, order_id: str, now: datetime
+) -> bool:
+    """Move a claim from an order that never started to this one; False when it changed meanwhile."""
+    with session_scope(engine) as s:
+        row = s.get(OrderClaimRow, (tenant, tenant_order_id))
+        if row is None or row.order_id != orphan:
+            return False
+        row.order_id, row.claimed_at = order_id, now
+    return True
 
 
 def release(engine: Engine, tenant: str, tenant_order_id: str, order_id: str) -> None:

@@ -265,6 +265,7 @@ class OrderClaimRow(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     tenant_order_id: str = Field(primary_key=True, max_length=200)
     order_id: str = Field(max_length=64)
+    claimed_at: datetime | None = None
 
 
 class FulfillmentRow(SQLModel, table=True):

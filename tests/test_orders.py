@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from storage import orders
 from tests.receiver import Receiver
 from tests.support import ApiClient, eventually
 
@@ -393,3 +397,15 @@ async def test_other_tenants_see_404(api: ApiClient, make_tenant: Callable[..., 
     assert (await stranger.ok("GET", "/api/orders"))["total"] == 0
     # The same tenantOrderId is free in another tenant.
     assert (await stranger.ok("POST", "/api/orders", seed(tenantOrderId="MINE-1")))["status"] == "OPEN"
+
+
+async def test_a_claim_whose_order_never_started_is_taken_over(api: ApiClient, engine: Engine) -> None:
+    """An API that died between claiming a tenantOrderId and starting the order must not block it forever."""
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    orders.claim(engine, api.tenant, "ORPHAN-1", "never-started", long_ago)
+    taken = await api.ok("POST", "/api/orders", seed(tenantOrderId="ORPHAN-1"))
+    assert (await api.ok("GET", f"/api/orders/{taken['id']}"))["tenantOrderId"] == "ORPHAN-1"
+    # A recent claim may belong to a request still on its way: it is not taken.
+    orders.claim(engine, api.tenant, "ORPHAN-2", "just-claimed", datetime.now(UTC))
+    refused = await api.post("/api/orders", seed(tenantOrderId="ORPHAN-2"))
+    assert refused.status == 409 and refused.body["errors"][0]["code"] == "TENANT_ORDER_ID_IN_USE"

@@ -194,3 +194,13 @@ def test_the_exact_solver_agrees_on_a_small_network() -> None:
         (heuristic.unfulfilled, heuristic.splits) == (optimum.best.unfulfilled, optimum.best.splits) == (0, 0)
     )
     assert heuristic.cost == pytest.approx(optimum.best.cost)
+
+
+def test_location_priority_breaks_a_tie() -> None:
+    # Same distance, same stock, same cost: the objective ties, so priority decides.
+    net = Network.build(
+        [loc("LOW", 0.1, priority=1), loc("HIGH", -0.1, priority=5)],
+        [*stock("LOW", A=3), *stock("HIGH", A=3)],
+    )
+    plans = source(net, hd(("A", 1)), SourcingProfile()).plans
+    assert [refs(p) for p in plans] == [["HIGH"], ["LOW"]]

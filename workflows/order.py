@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.model import CamelModel
     from domain.orders import (
         ACTIVE,
+        Action,
         Consumer,
         FulfillableConfig,
         FulfillmentUpdate,
@@ -55,7 +56,7 @@ class Modify(CamelModel):
 
 
 class OrderAction(CamelModel):
-    name: str
+    name: Action
     consumer: Consumer | None = None
     admin: bool = False
     user: str
@@ -85,7 +86,6 @@ class OrderWorkflow:
         self._routed = False
         self._reroute = False
         self._generation = 0
-        self._unfulfilled: list[dict[str, Any]] = []
 
     @workflow.run
     async def run(self, start: OrderStart) -> Order:
@@ -249,7 +249,7 @@ class OrderWorkflow:
         o.fulfillments = [*[f for f in o.fulfillments if f.status == "cancelled"], *routed.fulfillments]
         o.status, o.fulfillable_at = "PROMISED", o.fulfillable_at or workflow.now()
         o.last_modified = workflow.now()
-        self._routed, self._unfulfilled = True, routed.unfulfilled
+        self._routed = True
         live = [f for f in o.fulfillments if f.status != "cancelled"]
         await self._record(
             event,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
@@ -19,6 +18,7 @@ from api.errors import ApiError
 from domain.errors import DomainError, FieldError
 from domain.model import CamelModel
 from domain.orders import (
+    Action,
     Consumer,
     FulfillableConfig,
     Fulfillment,
@@ -31,6 +31,7 @@ from domain.orders import (
     new_order,
 )
 from storage import orders
+from storage.tables import OrderClaimRow
 from storage.tenants import Principal
 from workflows import search_attributes as sa
 from workflows.order import FulfillmentCommand, Modify, OrderAction, OrderStart, OrderWorkflow
@@ -39,6 +40,7 @@ router = APIRouter(tags=["orders"])
 Reader = Annotated[Principal, Depends(require("orders:read"))]
 Writer = Annotated[Principal, Depends(require("orders:write"))]
 MODIFICATION, FULFILLABLE = "ordermodification", "fulfillable"
+CLAIM_ORPHAN_AFTER = timedelta(minutes=1)
 
 
 class OrderPage(CamelModel):
@@ -47,7 +49,7 @@ class OrderPage(CamelModel):
 
 
 class ActionBody(CamelModel):
-    name: str = Field(pattern="^(MARK_PAID|CANCEL|UPDATE_CONSUMER)$")
+    name: Action
     consumer: Consumer | None = None
 
 
@@ -88,14 +90,41 @@ async def _update(
         raise
 
 
+async def _orphaned(client: Client, tenant: str, holder: OrderClaimRow, now: datetime) -> bool:
+    """A claim whose order never started: its API request died between claiming and starting the
+    workflow. Only claims older than a minute count, so a request still on its way is not robbed."""
+    if holder.claimed_at is None or now - _aware(holder.claimed_at) < CLAIM_ORPHAN_AFTER:
+        return False
+    try:
+        await client.get_workflow_handle(order_workflow_id(tenant, holder.order_id)).describe()
+    except RPCError as e:
+        return e.status == RPCStatusCode.NOT_FOUND
+    return False
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 @router.post("/api/orders", status_code=200, response_model=Order)
 async def create_order(
     body: OrderCreate, engine: EngineDep, client: TemporalDep, settings: SettingsDep, p: Writer
 ) -> Order:
     """Place an order (the seed's body as is); 409 while another with its tenantOrderId is active."""
     order_id = str(uuid.uuid4())
-    await run_in_threadpool(orders.claim, engine, p.tenant, body.tenant_order_id, order_id)
-    order = new_order(p.tenant, order_id, body, datetime.now(UTC))
+    now = datetime.now(UTC)
+    try:
+        await run_in_threadpool(orders.claim, engine, p.tenant, body.tenant_order_id, order_id, now)
+    except orders.Claimed as e:
+        holder = e.holder
+        if holder is None or not await _orphaned(client, p.tenant, holder, now):
+            raise
+        orphan = holder.order_id
+        if not await run_in_threadpool(
+            orders.take_over, engine, p.tenant, body.tenant_order_id, orphan, order_id, now
+        ):
+            raise
+    order = new_order(p.tenant, order_id, body, now)
     config = await run_in_threadpool(orders.config, engine, p.tenant, FULFILLABLE, FulfillableConfig)
     try:
         await client.start_workflow(
@@ -164,7 +193,7 @@ async def order_action(order_id: str, body: ActionBody, client: TemporalDep, p: 
     action = OrderAction(
         name=body.name,
         consumer=body.consumer,
-        admin=p.allows("admin") and "admin" in p.scopes,
+        admin="admin" in p.scopes,
         user=f"key:{p.key_id}",
     )
     return await _update(client, p.tenant, order_id, "act", action)

@@ -53,6 +53,7 @@ class Problem:
     profile: SourcingProfile
     pool: np.ndarray  # indices into the holders: the candidates for exhaustive pair search
     wide: np.ndarray | None = None  # a wider pool where completions and swaps are looked for
+    priority: np.ndarray | None = None  # [h] the locations' priorities: the last tie-break
 
     @property
     def unit_cost(self) -> np.ndarray:
@@ -70,6 +71,7 @@ class Problem:
             self.eta[keep],
             self.profile,
             np.arange(len(keep)),
+            priority=None if self.priority is None else self.priority[keep],
         )
 
     @property
@@ -85,6 +87,7 @@ class Candidate:
     cost: float
     eta: float
     used: tuple[int, ...]  # the members that ship something
+    priority: float = 0.0  # the summed priority of the locations it uses
     key: tuple[float, ...] = ()  # its rank key under the problem's profile, computed once
 
     @property
@@ -109,6 +112,8 @@ def evaluate(p: Problem, members: tuple[int, ...]) -> Candidate:
     eta = float(p.eta[idx][used].max()) if used.any() else 0.0
     members_used = tuple(m for m, u in zip(ordered, used.tolist(), strict=True) if u)
     c = Candidate(ordered, take_arr, int(remaining.sum()), cost, eta, members_used)
+    if p.priority is not None and used.any():
+        c.priority = float(p.priority[idx][used].sum())
     c.key = rank_key(c, p.profile)
     return c
 
@@ -117,8 +122,9 @@ def rank_key(c: Candidate, profile: SourcingProfile) -> tuple[float, ...]:
     values = {"unfulfilled": c.unfulfilled, "splits": c.splits, "cost": round(c.cost, 6), "eta": c.eta}
     if profile.weights:
         rest = sum(profile.weights.get(k, 0.0) * values[k] for k in values if k != "unfulfilled")  # type: ignore[call-overload]
-        return (values["unfulfilled"], rest)
-    return tuple(values[k] for k in profile.objective)
+        return (values["unfulfilled"], rest, -c.priority)
+    # Location priority breaks what the objective leaves tied: the higher, the sooner.
+    return (*(values[k] for k in profile.objective), -c.priority)
 
 
 def _best_pairs(
@@ -344,6 +350,7 @@ def prepare(
         profile,
         np.sort(position[keep]),
         np.sort(position[wide]),
+        priority=net.priority[idx][near].astype(float),
     )
     return problem, stock, fences, eligible
 
