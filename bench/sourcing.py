@@ -103,7 +103,7 @@ def main(count: int, seed: int) -> dict[str, object]:
     worse_service = dict.fromkeys(BASELINES, 0)
     for net, req in cases:
         p, *_ = prepare(net, req, profile, WHEN)
-        mine = search(p)[0]
+        mine = search(p).plans[0]
         reference = exact.solve_everywhere(p, time_limit=20)
         best = reference.best
         if not reference.proven:

@@ -187,7 +187,7 @@ def test_the_exact_solver_agrees_on_a_small_network() -> None:
     )
     profile = SourcingProfile()
     p, *_ = prepare(net, hd(("A", 2), ("B", 2), ("C", 1)), profile, WEDNESDAY_NOON)
-    heuristic = search(p)[0]
+    heuristic = search(p).plans[0]
     optimum = exact.solve_everywhere(p)
     assert optimum.proven
     assert (

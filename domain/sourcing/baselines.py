@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from domain.sourcing.engine import Candidate, Problem, evaluate
+from domain.sourcing.search import Candidate, Problem, evaluate
 
 
 def nearest_first(p: Problem) -> Candidate:

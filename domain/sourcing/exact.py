@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from domain.sourcing.engine import Candidate, Problem, evaluate
+from domain.sourcing.search import Candidate, Problem, evaluate
 
 INF = float("inf")
 

@@ -1,0 +1,412 @@
+"""The search over location sets: many sets evaluated at once, grown level by level, then improved.
+
+Given a set of locations, the best assignment is greedy: every unit comes from the nearest member
+that has it, because a unit's cost depends only on its location. So plans are location sets, and
+the search generates sets in batches and evaluates each batch as [sets, members, SKUs] arrays:
+- every single location;
+- the best pairs of the pruned pool, and each strong location's best partner among all holders;
+- level by level up to `maxSplit`: the best sets grown by the holders that best fill what they
+  lack, and strong smaller sets joined by the pair that complements them (two locations that fill
+  each other's gaps are often poor alone, so one-at-a-time growth never reaches them);
+- local search on the best sets: drop one member and refill it, or drop two and refill them with
+  the best complementing pair, while the rank improves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+
+import numpy as np
+
+from domain.sourcing.model import SourcingProfile
+
+BEAM = 64  # sets carried from one level to the next
+GROW = 8  # holders tried as the next member of each carried set
+SEEDS = 16  # strong sets whose remainders are searched for complementing pairs
+RESIDUAL = 30  # holders per view in a complementing-pair search
+PARTNERS = 24  # strong singles whose best partners among all holders are tried
+IMPROVE = 1  # the best distinct sets that local search starts from
+ROUNDS = 6  # local search rounds per set (each one must improve the rank)
+PAIR_ROWS = 300  # nearer members considered in a bounded pair search
+PAIR_TOP = 4  # pairs it returns
+LOOKAHEAD = 64  # the cheapest singles per unit, whose median prices what a set still lacks
+BOUNDED = 8  # bases whose complementing pairs are also searched under a bound
+
+
+@dataclass
+class Problem:
+    """Every eligible holder of a requested SKU (nearest first), and the pruned pool among them."""
+
+    skus: list[str]
+    qty: np.ndarray  # [m]
+    loc: np.ndarray  # [h] network indices, by distance
+    stock: np.ndarray  # [h, m]
+    dist: np.ndarray  # [h] km to the destination
+    eta: np.ndarray  # [h] hours
+    profile: SourcingProfile
+    pool: np.ndarray  # indices into the holders: the candidates for exhaustive pair search
+    priority: np.ndarray | None = None  # [h] the locations' priorities: the last tie-break
+
+    @property
+    def unit_cost(self) -> np.ndarray:
+        return self.dist * self.profile.cost_per_unit_km
+
+    @cached_property
+    def padded(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Stock, unit cost, ETA and priority with one more row: the padding location, which has nothing."""
+        priority = np.zeros(len(self.loc)) if self.priority is None else self.priority
+        return (
+            np.vstack([self.stock, np.zeros((1, len(self.qty)), dtype=self.stock.dtype)]),
+            np.append(self.unit_cost, 0.0),
+            np.append(self.eta, 0.0),
+            np.append(priority, 0.0),
+        )
+
+    @cached_property
+    def thresholds(self) -> list[np.ndarray]:
+        """[m, h] float masks stock > t, for t below the largest line (up to 8): see `coverage`."""
+        top = int(self.qty.max(initial=0))
+        return [(self.stock > t).astype(np.float32).T for t in range(top)] if top <= 8 else []
+
+    def restricted(self) -> Problem:
+        """The same problem over the pool only (what the exact solver works on)."""
+        keep = self.pool
+        return Problem(
+            self.skus,
+            self.qty,
+            self.loc[keep],
+            self.stock[keep],
+            self.dist[keep],
+            self.eta[keep],
+            self.profile,
+            np.arange(len(keep)),
+            priority=None if self.priority is None else self.priority[keep],
+        )
+
+
+@dataclass
+class Candidate:
+    members: tuple[int, ...]  # indices into the problem's holders
+    take: np.ndarray  # [len(members), m] units per member and SKU
+    unfulfilled: int
+    cost: float
+    eta: float
+    used: tuple[int, ...]  # the members that ship something
+    priority: float = 0.0  # the summed priority of the locations it uses
+    key: tuple[float, ...] = ()  # its rank key under the problem's profile, computed once
+
+    @property
+    def splits(self) -> int:
+        return max(len(self.used) - 1, 0)
+
+
+def evaluate(p: Problem, members: tuple[int, ...]) -> Candidate:
+    """The best assignment for a set of locations: each unit from the nearest member that has it."""
+    ordered = tuple(sorted(set(members)))  # holders are sorted by distance
+    remaining = p.qty.copy()
+    takes = []
+    for i in ordered:
+        take = np.minimum(p.stock[i], remaining)
+        remaining = remaining - take
+        takes.append(take)
+    take_arr = np.array(takes).reshape(len(ordered), len(p.qty))
+    units = take_arr.sum(axis=1)
+    used = units > 0
+    idx = np.array(ordered, dtype=np.int64)
+    cost = float(p.profile.shipment_cost * used.sum() + (units * p.unit_cost[idx]).sum()) if ordered else 0.0
+    eta = float(p.eta[idx][used].max()) if used.any() else 0.0
+    members_used = tuple(m for m, u in zip(ordered, used.tolist(), strict=True) if u)
+    c = Candidate(ordered, take_arr, int(remaining.sum()), cost, eta, members_used)
+    if p.priority is not None and used.any():
+        c.priority = float(p.priority[idx][used].sum())
+    c.key = rank_key(c.unfulfilled, c.splits, c.cost, c.eta, c.priority, p.profile)
+    return c
+
+
+def rank_key(
+    unfulfilled: int, splits: int, cost: float, eta: float, priority: float, profile: SourcingProfile
+) -> tuple[float, ...]:
+    """Lexicographic by the profile's objective (or its weighted sum); location priority breaks what
+    the objective leaves tied: the higher, the sooner. Works on numbers and on numpy columns alike."""
+    values = {"unfulfilled": unfulfilled, "splits": splits, "cost": np.round(cost, 6), "eta": eta}
+    if profile.weights:
+        rest = sum(profile.weights.get(k, 0.0) * values[k] for k in values if k != "unfulfilled")  # type: ignore[call-overload]
+        return (values["unfulfilled"], rest, -priority)
+    return (*(values[k] for k in profile.objective), -priority)
+
+
+@dataclass
+class Batch:
+    """Many location sets evaluated at once: the vector form of `evaluate`, best first."""
+
+    sets: np.ndarray  # [n, s] members, ascending, padded with the holder count (a location with nothing)
+    remaining: np.ndarray  # [n, m] what each set leaves unfulfilled, per SKU
+    unfulfilled: np.ndarray  # [n]
+    cost: np.ndarray  # [n]
+
+    def promising(self, count: int, per_unit: float) -> np.ndarray:
+        """The `count` sets that look cheapest once completed: their cost plus what they leave at
+        `per_unit`. Ranking by units left first is myopic: the cheapest complete plan is often
+        built from near locations that cover less."""
+        return self.sets[np.argsort(self.cost + self.unfulfilled * per_unit, kind="stable")[:count]]
+
+
+def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
+    """Evaluate sets of locations ([n, s] holder indices, padding = the holder count) and rank them."""
+    sets = np.unique(np.sort(sets, axis=1), axis=0)
+    stock, unit_costs, etas, priorities = p.padded
+    remaining = np.repeat(p.qty[None, :], len(sets), axis=0)
+    units = np.empty(sets.shape)
+    for t in range(sets.shape[1]):  # members ascending: nearest first, as the greedy assignment wants
+        take = np.minimum(stock[sets[:, t]], remaining)
+        remaining = remaining - take
+        units[:, t] = take.sum(axis=1)
+    used = units > 0
+    cost = p.profile.shipment_cost * used.sum(axis=1) + (units * unit_costs[sets]).sum(axis=1)
+    eta = np.where(used, etas[sets], 0.0).max(axis=1)
+    priority = np.where(used, priorities[sets], 0.0).sum(axis=1)
+    unfulfilled = remaining.sum(axis=1)
+    splits = np.maximum(used.sum(axis=1) - 1, 0)
+    key = rank_key(unfulfilled, splits, cost, eta, priority, p.profile)
+    order = np.lexsort(tuple(np.broadcast_to(k, (len(sets),)) for k in reversed(key)))
+    # A member that ships nothing changes nothing: sets equal in the members they use are one plan.
+    plans = np.sort(np.where(used, sets, len(p.loc)), axis=1)[order]
+    _, first = np.unique(plans, axis=0, return_index=True)
+    order = order[np.sort(first)]
+    return Batch(plans[np.sort(first)], remaining[order], unfulfilled[order], cost[order])
+
+
+def coverage(p: Problem, wants: np.ndarray) -> np.ndarray:
+    """[s, h]: units holder h can give each of the `s` demand vectors, sum over SKUs of min(stock, want).
+
+    Order lines ask for few units, so min(a, b) = sum over t of [a >= t][b >= t] turns this into a
+    few matrix products instead of an [s, h, m] array; large quantities take the direct way.
+    """
+    top = int(wants.max(initial=0))
+    if top <= len(p.thresholds):
+        out = np.zeros((len(wants), len(p.loc)), dtype=np.float32)
+        for t in range(top):
+            out += (wants > t).astype(np.float32) @ p.thresholds[t]
+        return out.astype(np.int64)
+    return np.minimum(p.stock[None, :, :], wants[:, None, :]).sum(axis=2)
+
+
+def _pad(sets: list[np.ndarray], pad: int) -> np.ndarray:
+    """Sets of several sizes as one array, the shorter padded with a location that has nothing."""
+    width = max(s.shape[1] for s in sets)
+    return np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1])), constant_values=pad) for s in sets])
+
+
+def _best_pairs(p: Problem, cand: np.ndarray, rest: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of `cand` ([b, k] holders, ascending) and what its base leaves (`rest`, [b, m]):
+    the `top` best pairs among its holders, as [n, 3] (row, holder, holder), and their scores (units
+    left times 1e9 plus cost), all scored at once as [b, k, k, m] arrays."""
+    b, k = cand.shape
+    ship = p.profile.shipment_cost
+    stock, unit_cost = p.padded[0][cand], p.padded[1][cand]  # [b, k, m], [b, k]
+    first = np.minimum(stock, rest[:, None, :])  # what the nearer one takes
+    left = rest[:, None, :] - first
+    units_first = first.sum(axis=2)
+    most = int(left.max(initial=0))
+    if most <= 8:  # as in `coverage`: min(a, b) as a sum of threshold products, batched
+        units_second = np.zeros((b, k, k), dtype=np.float32)
+        for t in range(most):
+            units_second += (left > t).astype(np.float32) @ (stock > t).astype(np.float32).transpose(0, 2, 1)
+    else:
+        units_second = np.minimum(stock[:, None, :, :], left[:, :, None, :]).sum(axis=3)  # [b, k, k]
+    unfulfilled = left.sum(axis=2)[:, :, None] - units_second
+    cost = (
+        ship * ((units_first > 0)[:, :, None].astype(float) + (units_second > 0))
+        + (units_first * unit_cost)[:, :, None]
+        + units_second * unit_cost[:, None, :]
+    )
+    # Distinct and nearer first; the second member unused makes a single, ranked elsewhere.
+    valid = (cand[:, :, None] < cand[:, None, :]) & (units_second > 0)
+    score = np.where(valid, unfulfilled * 1e9 + cost, np.inf).reshape(b, k * k)
+    top = min(top, k * k)
+    best = np.argpartition(score, top - 1, axis=1)[:, :top]
+    rows, cols = np.nonzero(np.isfinite(np.take_along_axis(score, best, axis=1)))
+    first_i, second_i = np.divmod(best[rows, cols], k)
+    pairs = np.stack([rows, cand[rows, first_i], cand[rows, second_i]], axis=1)
+    return pairs, score[rows, best[rows, cols]]
+
+
+def _bounded_pairs(
+    p: Problem, base: np.ndarray, rest: np.ndarray, cap: np.ndarray, known: float
+) -> np.ndarray:
+    """The best pairs for `rest` among all holders, searched exhaustively where a pair could beat the
+    `known` score (units left times 1e9 plus cost): the bound rules out most holders. With full
+    cover known, the nearer member must be near enough that even all units from it cost no more, and
+    the farther one near enough given what the nearer one takes; short of it, a pair must be able to
+    cover as much. `cap` is what each holder covers of `rest` alone."""
+    ship, c = p.profile.shipment_cost, p.unit_cost
+    need = int(rest.sum())
+    short, cost = divmod(known, 1e9)
+    covered = need - int(short)
+    top_cap = int(cap.max(initial=0))
+    live = (cap > 0) & (cap < need)  # a holder that covers everything makes a single
+    if short == 0:
+        rows = np.nonzero(live & (cap + top_cap >= need) & (2 * ship + need * c <= cost))[0][:PAIR_ROWS]
+        if not len(rows):
+            return np.empty((0, len(base) + 2), dtype=np.int64)
+        spare = (cost - 2 * ship - cap[rows] * c[rows]) / np.maximum(need - cap[rows], 1)
+        cols = np.nonzero(live & (c <= spare.max()) & (cap >= need - cap[rows].max()))[0]
+    else:
+        rows = np.nonzero(live & (cap + top_cap >= covered))[0]
+        rows = rows[np.argsort(-cap[rows], kind="stable")[:PAIR_ROWS]]
+        cols = np.nonzero(live & (cap + cap[rows].max(initial=0) >= covered))[0]
+    if not len(rows) or not len(cols):
+        return np.empty((0, len(base) + 2), dtype=np.int64)
+    left = rest - np.minimum(p.stock[rows], rest)  # [a, m] what each nearer member leaves
+    gain = np.zeros((len(rows), len(cols)), dtype=np.float32)
+    for t in range(int(left.max(initial=0))):
+        if t < len(p.thresholds):
+            gain += (left > t).astype(np.float32) @ p.thresholds[t][:, cols]
+        else:  # large quantities: the direct way
+            gain = np.minimum(p.stock[cols][None, :, :], left[:, None, :]).sum(axis=2).astype(np.float32)
+            break
+    units = cap[rows][:, None] + gain
+    score = (need - units) * 1e9 + 2 * ship + (cap[rows] * c[rows])[:, None] + gain * c[cols][None, :]
+    score[(cols[None, :] <= rows[:, None]) | (gain <= 0)] = np.inf
+    flat = score.ravel()
+    best = np.nonzero(flat < known + 1e-9)[0]  # the bound leaves few
+    if len(best) > PAIR_TOP:
+        best = best[np.argpartition(flat[best], PAIR_TOP - 1)[:PAIR_TOP]]
+    a, b = np.divmod(best, len(cols))
+    return np.hstack([np.repeat(base[None, :], len(best), axis=0), rows[a][:, None], cols[b][:, None]])
+
+
+def _complementing_pairs(
+    p: Problem, bases: np.ndarray, remaining: np.ndarray, top: int, bounded: int = 0
+) -> np.ndarray:
+    """Each base set joined by the `top` best pairs for what it leaves, pairs among the holders that
+    cover most of that remainder or cover it most cheaply."""
+    pad = len(p.loc)
+    live = remaining.any(axis=1)
+    bases, remaining = bases[live], remaining[live]
+    k = min(RESIDUAL, pad)
+    if not len(bases) or pad < 3:
+        return np.empty((0, bases.shape[1] + 2), dtype=np.int64)
+    gain = coverage(p, remaining)  # [b, h]
+    rows, cols = np.nonzero(bases < pad)
+    gain[rows, bases[rows, cols]] = 0
+    per_unit = np.where(gain > 0, p.profile.shipment_cost / np.maximum(gain, 1) + p.unit_cost, np.inf)
+    by_cover = np.argpartition(-gain, k - 1, axis=1)[:, :k]
+    by_price = np.argpartition(per_unit, k - 1, axis=1)[:, :k]
+    cand = np.sort(np.concatenate([by_cover, by_price], axis=1), axis=1)
+    # A holder that covers none of the remainder joins no pair: park it on the padding row.
+    cand = np.where(np.take_along_axis(gain, cand, axis=1) > 0, cand, pad)
+    pairs, score = _best_pairs(p, cand, remaining, top)
+    keep = (pairs[:, 1] < pad) & (pairs[:, 2] < pad)
+    pairs, score = pairs[keep], score[keep]
+    out = [np.hstack([bases[pairs[:, 0]], pairs[:, 1:]])]
+    for i in range(min(bounded, len(bases))):  # then exhaustively, under the bound that gives
+        known = score[pairs[:, 0] == i].min(initial=np.inf)
+        if np.isfinite(known):
+            out.append(_bounded_pairs(p, bases[i], remaining[i], gain[i], float(known)))
+    return np.concatenate(out)
+
+
+def _grown(p: Problem, bases: np.ndarray, remaining: np.ndarray, count: int) -> np.ndarray:
+    """Each base set plus each of the `count` holders (of all) that best fill what it leaves."""
+    pad = len(p.loc)
+    gain = coverage(p, remaining)  # [b, h]
+    rows, cols = np.nonzero(bases < pad)
+    gain[rows, bases[rows, cols]] = 0
+    estimate = (
+        (remaining.sum(axis=1)[:, None] - gain) * 1e9 + p.profile.shipment_cost + gain * p.unit_cost[None, :]
+    )
+    estimate[gain <= 0] = np.inf
+    count = min(count, pad)
+    chosen = np.argpartition(estimate, count - 1, axis=1)[:, :count]  # [b, count]
+    ok = np.isfinite(np.take_along_axis(estimate, chosen, axis=1))
+    b, c = np.nonzero(ok)
+    return np.hstack([bases[b], chosen[b, c][:, None]])
+
+
+def _partners(p: Problem, seeds: np.ndarray) -> np.ndarray:
+    """Each seed's best partners among all holders, by what the pair covers, then its cost."""
+    return _grown(p, seeds[:, None], p.qty - np.minimum(p.stock[seeds], p.qty), GROW)
+
+
+def _neighbours(p: Problem, members: np.ndarray) -> np.ndarray:
+    """Sets one or two members away: each member dropped (and refilled), each pair dropped and refilled
+    with the pair that best complements the rest."""
+    pad = len(p.loc)
+    k = len(members)
+    drop_one = np.array([np.delete(members, i) for i in range(k)]).reshape(k, k - 1)
+    out = [drop_one]
+    if k > 1:
+        base = evaluate_many(p, drop_one)
+        out.append(_grown(p, base.sets, base.remaining, GROW))
+    if k > 2:
+        drop_two = np.array([[m for m in members if m not in pair] for pair in combinations(members, 2)])
+        base = evaluate_many(p, drop_two)
+        out.append(_complementing_pairs(p, base.sets, base.remaining, 3, BOUNDED))
+    return _pad(out, pad)
+
+
+def _improve(p: Problem, start: Candidate) -> list[Candidate]:
+    """Local search from a set: move to the best neighbour while it ranks better. Returns the sets
+    passed through (an improved set joins the list rather than replacing its start: an alternative
+    plan stays an alternative)."""
+    current, path = start, []
+    for _ in range(ROUNDS):
+        if len(current.used) < 2:
+            break  # every single is evaluated already
+        neighbours = evaluate_many(p, _neighbours(p, np.array(current.used, dtype=np.int64)))
+        best = _candidate(p, neighbours.sets[0])
+        if best.key >= current.key:
+            break
+        current = best
+        path.append(best)
+    return path
+
+
+def _candidate(p: Problem, members: np.ndarray) -> Candidate:
+    return evaluate(p, tuple(int(m) for m in members if m < len(p.loc)))
+
+
+@dataclass
+class Found:
+    plans: list[Candidate]  # the best, first; distinct by the locations they use
+    total: int  # distinct plans found
+
+
+def search(p: Problem, limit: int = 10) -> Found:
+    """The best `limit` plans found, and how many were found."""
+    h = len(p.loc)
+    if h == 0:
+        return Found([evaluate(p, ())], 1)
+    # No plan can leave fewer units unfulfilled than the eligible stock does.
+    floor = int(np.maximum(p.qty - p.stock.sum(axis=0), 0).sum())
+    capped = np.minimum(p.stock, p.qty)
+    price = (p.profile.shipment_cost + capped.sum(axis=1) * p.unit_cost) / np.maximum(capped.sum(axis=1), 1)
+    levels = [evaluate_many(p, np.arange(h)[:, None])]
+    per_unit = float(np.median(np.sort(price)[:LOOKAHEAD]))
+    if p.profile.max_split >= 1:  # pairs even when a single does: they are the alternatives
+        seeds = np.unique(np.concatenate([levels[0].sets[:PARTNERS, 0], np.argsort(price)[:PARTNERS]]))
+        root = _complementing_pairs(p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, bounded=1)[:, 1:]
+        levels.append(evaluate_many(p, np.concatenate([root, _partners(p, seeds)])))
+    for size in range(3, p.profile.max_split + 2):
+        if min(int(level.unfulfilled[0]) for level in levels if len(level.sets)) <= floor:
+            break  # a larger set could only add splits
+        if size == 3:  # strong singles: the best ranked, and the cheapest per unit they cover
+            bases = np.unique(np.concatenate([levels[0].sets[:SEEDS, 0], np.argsort(price)[:SEEDS]]))[:, None]
+        else:
+            bases = np.concatenate([levels[-2].sets[:SEEDS], levels[-2].promising(SEEDS, per_unit)])
+        base = evaluate_many(p, bases)
+        carried = [levels[-1].sets[:BEAM], levels[-1].promising(BEAM, per_unit)]
+        last = evaluate_many(p, np.concatenate(carried))
+        grown = _grown(p, last.sets, last.remaining, GROW)
+        levels.append(
+            evaluate_many(p, _pad([grown, _complementing_pairs(p, base.sets, base.remaining, 2, BOUNDED)], h))
+        )
+    ranked = evaluate_many(p, _pad([level.sets[: 4 * BEAM] for level in levels], h))
+    improved = [c for start in ranked.sets[:IMPROVE] for c in _improve(p, _candidate(p, start))]
+    if improved:
+        extra = [np.array(c.members, dtype=np.int64)[None, :] for c in improved]
+        ranked = evaluate_many(p, _pad([ranked.sets, *extra], h))
+    return Found([_candidate(p, members) for members in ranked.sets[:limit]], len(ranked.sets))
