@@ -25,7 +25,7 @@ from domain.sourcing.model import (
 from domain.sourcing.network import CAPABILITY_BITS, Network, now_utc
 from domain.sourcing.search import Candidate, Problem, search
 
-CANDIDATES = 60  # the pool for exhaustive pair search, by coverage and cost per unit
+CANDIDATES = 60  # the pool the exact mode solves over, by coverage and cost per unit
 PER_SKU = 3  # plus the nearest holders of each SKU, so rare SKUs are represented
 FENCE_REASONS = {
     "order_type": ("EXCLUDED_BY_ORDER_TYPE", "only at locations that do not offer this order type"),
@@ -43,7 +43,8 @@ def prepare(
     when: datetime | None = None,
     candidates: int = CANDIDATES,
 ) -> tuple[Problem, np.ndarray, dict[str, np.ndarray], np.ndarray]:
-    """Fence and prune: returns the problem and, per SKU, why stock outside the candidates is out."""
+    """Fence and prune: the problem (every eligible holder, and the pool for the exact mode), the
+    stock, the fences and the eligible mask (to say why units stay unfulfilled)."""
     lines = _merge(request.lines)
     skus = [line.sku_ref for line in lines]
     qty = np.array([line.quantity for line in lines], dtype=np.int64)
@@ -113,14 +114,14 @@ def source(
     request: SourcingRequest,
     profile: SourcingProfile,
     when: datetime | None = None,
-    exact: Callable[[Problem], Candidate] | None = None,
+    exact: Callable[[Problem, Candidate], Candidate] | None = None,
 ) -> SourcingResult:
     """Plans for a request, best first; with `exact`, its answer leads when it beats the heuristic's."""
     p, stock, fences, eligible = prepare(net, request, profile, when)
     found = search(p, request.limit)
     ranked, total = found.plans, found.total
     if exact is not None:
-        optimum = exact(p)
+        optimum = exact(p, ranked[0])
         if optimum.key < ranked[0].key:
             ranked = [optimum, *(c for c in ranked if c.used != optimum.used)]
             total += 1

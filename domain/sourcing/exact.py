@@ -3,7 +3,8 @@
 Stage 1 minimises unfulfilled units; stage 2 the number of locations, holding stage 1's optimum;
 stage 3 the cost, holding both. With the set of locations fixed the assignment is a transportation
 problem, whose LP optimum is integral, so only the location choices are binary. Each stage is
-time-limited; a stage that hits its limit marks the answer unproven.
+time-limited; a stage that hits its limit marks the answer unproven. A known plan (the heuristic's)
+warm-starts every stage, so a stage cut short still returns at least as good an answer.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ INF = float("inf")
 
 
 def undominated(p: Problem) -> Problem:
-    """Drop every holder that a nearer one dominates (has at least as much of each SKU, up to the
-    order's quantities). Swapping a dominated location for its dominator never adds a location or
-    cost, so some optimum survives: the reduction is exact."""
+    """Drop every holder that more nearer holders dominate than a plan has locations (a dominator has
+    at least as much of each SKU, up to the order's quantities). A plan that uses a dominated
+    location then leaves one of its dominators out, and swapping the two never adds a location or
+    cost, so some optimum survives: the reduction is exact. One dominator is not enough: the plan
+    may need both (the dominated one adds units of a SKU the dominator has too few of)."""
     capped = np.minimum(p.stock, p.qty)
+    enough = p.profile.max_split + 1
     keep: list[int] = []
     for a in range(len(capped)):  # holders are sorted by distance: dominators come first
-        if not keep or not np.any(np.all(capped[keep] >= capped[a], axis=1)):
+        if not keep or np.count_nonzero(np.all(capped[keep] >= capped[a], axis=1)) < enough:
             keep.append(a)
     return replace(p, pool=np.array(keep, dtype=np.int64)).restricted()
 
@@ -36,21 +40,31 @@ class Exact:
     proven: bool  # False when a stage hit the time limit
 
 
-def solve_everywhere(p: Problem, time_limit: float = 20.0) -> Exact:
-    """The optimum over every eligible holder (after the exact dominance reduction)."""
+def solve_everywhere(p: Problem, time_limit: float = 20.0, start: Candidate | None = None) -> Exact:
+    """The optimum over every eligible holder (after the exact dominance reduction); `start`, a plan
+    of `p`, warm-starts it where the reduction kept its locations."""
     reduced = undominated(p)
-    best, proven = _solve(reduced, time_limit)
+    best, proven = _solve(reduced, time_limit, _within(reduced, p, start))
     return Exact(best, reduced, proven)
 
 
-def solve(p: Problem, time_limit: float = 5.0) -> Candidate:
-    """The optimum over the problem's pool (the exact mode of a sourcing request), as a candidate of `p`."""
+def _within(restricted: Problem, p: Problem, start: Candidate | None) -> Candidate | None:
+    """`start` (a plan of `p`) as a plan of `restricted`, or None where it uses a location left out."""
+    where = {int(holder): i for i, holder in enumerate(restricted.loc)}
+    if start is None or not all(int(p.loc[m]) in where for m in start.used):
+        return None
+    return evaluate(restricted, tuple(where[int(p.loc[m])] for m in start.used))
+
+
+def solve(p: Problem, start: Candidate | None = None, time_limit: float = 5.0) -> Candidate:
+    """The optimum over the problem's pool (the exact mode of a sourcing request), as a candidate of
+    `p`; `start` (a plan of `p`, the heuristic's best) warm-starts it where the pool holds it."""
     restricted = p.restricted()
-    best, _ = _solve(restricted, time_limit)
+    best, _ = _solve(restricted, time_limit, _within(restricted, p, start))
     return evaluate(p, tuple(int(p.pool[m]) for m in best.members))
 
 
-def _solve(p: Problem, time_limit: float) -> tuple[Candidate, bool]:
+def _solve(p: Problem, time_limit: float, start: Candidate | None = None) -> tuple[Candidate, bool]:
     import highspy
 
     k, m = p.stock.shape
@@ -85,21 +99,45 @@ def _solve(p: Problem, time_limit: float) -> tuple[Candidate, bool]:
     h.addRow(-INF, float(p.profile.max_split + 1), k, ys, np.ones(k))
 
     proven = True
+    warm = None
+    if start is not None:  # the known plan as column values: what each member takes, who is used
+        warm = np.zeros(n)
+        row = {int(m): i for i, m in enumerate(start.members)}
+        for v, (loc, sku) in enumerate(pairs):
+            if int(loc) in row:
+                warm[v] = start.take[row[int(loc)], sku]
+        warm[nx + np.array(start.used, dtype=np.int64)] = 1.0
+        warm[nx + k :] = p.qty - start.take.sum(axis=0)
 
-    def stage(cols: np.ndarray, costs: np.ndarray) -> float:
-        nonlocal proven
+    best = start if start is not None else evaluate(p, ())
+
+    def stage(cols: np.ndarray, costs: np.ndarray) -> float | None:
+        """Solve for one criterion; None when the time ran out before any solution."""
+        nonlocal proven, best
         h.changeColsCost(n, np.arange(n, dtype=np.int32), np.zeros(n))
         h.changeColsCost(len(cols), cols.astype(np.int32), costs.astype(float))
+        if warm is not None:
+            h.setSolution(n, np.arange(n, dtype=np.int32), warm)
         h.run()
         proven = proven and h.getModelStatus() == highspy.HighsModelStatus.kOptimal
-        return float(h.getInfo().objective_function_value)
+        value = float(h.getInfo().objective_function_value)
+        if not np.isfinite(value):
+            proven = False
+            return None
+        chosen = np.nonzero(np.asarray(h.getSolution().col_value)[nx : nx + k] > 0.5)[0]
+        # Re-evaluate the chosen set with the greedy assignment (optimal for a fixed set).
+        found = evaluate(p, tuple(int(c) for c in chosen))
+        best = min(best, found, key=lambda c: c.key)
+        return value
 
-    unfulfilled = round(stage(us, np.ones(m)))
-    h.addRow(-INF, unfulfilled + 1e-6, m, us, np.ones(m))
-    locations = round(stage(ys, np.ones(k)))
-    h.addRow(-INF, locations + 1e-6, k, ys, np.ones(k))
+    unfulfilled = stage(us, np.ones(m))
+    if unfulfilled is None:
+        return best, False
+    h.addRow(-INF, round(unfulfilled) + 1e-6, m, us, np.ones(m))
+    locations = stage(ys, np.ones(k))
+    if locations is None:
+        return best, False
+    h.addRow(-INF, round(locations) + 1e-6, k, ys, np.ones(k))
     unit = p.unit_cost[pairs[:, 0]]
     stage(np.concatenate([np.arange(nx), ys]), np.concatenate([unit, np.full(k, p.profile.shipment_cost)]))
-    chosen = np.nonzero(np.asarray(h.getSolution().col_value)[nx : nx + k] > 0.5)[0]
-    # Re-evaluate the chosen set with the greedy assignment (optimal for a fixed set).
-    return evaluate(p, tuple(int(c) for c in chosen)), proven
+    return best, proven

@@ -4,11 +4,13 @@ Given a set of locations, the best assignment is greedy: every unit comes from t
 that has it, because a unit's cost depends only on its location. So plans are location sets, and
 the search generates sets in batches and evaluates each batch as [sets, members, SKUs] arrays:
 - every single location;
-- the best pairs of the pruned pool, and each strong location's best partner among all holders;
-- level by level up to `maxSplit`: the best sets grown by the holders that best fill what they
+- the best pairs: among the holders that cover most or cover cheapest, then exhaustively among all
+  holders where the best of those leaves room (`_bounded_pairs`);
+- level by level up to `maxSplit`: the carried sets grown by the holders that best fill what they
   lack, and strong smaller sets joined by the pair that complements them (two locations that fill
-  each other's gaps are often poor alone, so one-at-a-time growth never reaches them);
-- local search on the best sets: drop one member and refill it, or drop two and refill them with
+  each other's gaps are often poor alone, so one-at-a-time growth never reaches them). Sets are
+  carried both by rank and by a lookahead (`Batch.promising`);
+- local search on the best set: drop one member and refill it, or drop two and refill them with
   the best complementing pair, while the rank improves.
 """
 
@@ -22,17 +24,15 @@ import numpy as np
 
 from domain.sourcing.model import SourcingProfile
 
-BEAM = 64  # sets carried from one level to the next
+BEAM = 32  # sets carried from one level to the next
 GROW = 8  # holders tried as the next member of each carried set
 SEEDS = 16  # strong sets whose remainders are searched for complementing pairs
 RESIDUAL = 30  # holders per view in a complementing-pair search
-PARTNERS = 24  # strong singles whose best partners among all holders are tried
-IMPROVE = 1  # the best distinct sets that local search starts from
-ROUNDS = 6  # local search rounds per set (each one must improve the rank)
+ROUNDS = 3  # local search rounds per set (each one must improve the rank)
 PAIR_ROWS = 300  # nearer members considered in a bounded pair search
 PAIR_TOP = 4  # pairs it returns
 LOOKAHEAD = 64  # the cheapest singles per unit, whose median prices what a set still lacks
-BOUNDED = 8  # bases whose complementing pairs are also searched under a bound
+BOUNDED = 4  # bases whose complementing pairs are also searched under a bound
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Problem:
     dist: np.ndarray  # [h] km to the destination
     eta: np.ndarray  # [h] hours
     profile: SourcingProfile
-    pool: np.ndarray  # indices into the holders: the candidates for exhaustive pair search
+    pool: np.ndarray  # indices into the holders: the pruned candidates the exact mode solves over
     priority: np.ndarray | None = None  # [h] the locations' priorities: the last tie-break
 
     @property
@@ -155,7 +155,8 @@ class Batch:
 
 def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
     """Evaluate sets of locations ([n, s] holder indices, padding = the holder count) and rank them."""
-    sets = np.unique(np.sort(sets, axis=1), axis=0)
+    sets = np.sort(sets, axis=1)
+    sets = sets[first_of_each(sets, len(p.loc))]
     stock, unit_costs, etas, priorities = p.padded
     remaining = np.repeat(p.qty[None, :], len(sets), axis=0)
     units = np.empty(sets.shape)
@@ -173,9 +174,21 @@ def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
     order = np.lexsort(tuple(np.broadcast_to(k, (len(sets),)) for k in reversed(key)))
     # A member that ships nothing changes nothing: sets equal in the members they use are one plan.
     plans = np.sort(np.where(used, sets, len(p.loc)), axis=1)[order]
-    _, first = np.unique(plans, axis=0, return_index=True)
-    order = order[np.sort(first)]
-    return Batch(plans[np.sort(first)], remaining[order], unfulfilled[order], cost[order])
+    first = first_of_each(plans, len(p.loc))
+    order = order[first]
+    return Batch(plans[first], remaining[order], unfulfilled[order], cost[order])
+
+
+def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row, in order. Rows of holder indices are
+    packed into one integer each where they fit, which is much faster than a row-wise unique."""
+    width = rows.shape[1]
+    if width == 1 or (pad + 1) ** width < 2**62:
+        packed = rows @ ((pad + 1) ** np.arange(width, dtype=np.int64))
+        _, first = np.unique(packed, return_index=True)
+    else:
+        _, first = np.unique(rows, axis=0, return_index=True)
+    return np.sort(first)
 
 
 def coverage(p: Problem, wants: np.ndarray) -> np.ndarray:
@@ -191,6 +204,46 @@ def coverage(p: Problem, wants: np.ndarray) -> np.ndarray:
             out += (wants > t).astype(np.float32) @ p.thresholds[t]
         return out.astype(np.int64)
     return np.minimum(p.stock[None, :, :], wants[:, None, :]).sum(axis=2)
+
+
+def _smallest(score: np.ndarray, count: int) -> np.ndarray:
+    """[b, count] column indices of each row's `count` smallest scores. A few passes of argmin beat
+    a row-wise argpartition when `count` is small."""
+    count = min(count, score.shape[1])
+    if count > 4:
+        return np.argpartition(score, count - 1, axis=1)[:, :count]
+    score = score.copy()
+    rows = np.arange(len(score))
+    picked = []
+    for _ in range(count):
+        best = np.argmin(score, axis=1)
+        picked.append(best)
+        score[rows, best] = np.inf
+    return np.stack(picked, axis=1)
+
+
+def _lowest(values: np.ndarray, count: int) -> np.ndarray:
+    """[b, count] column indices of each row's `count` lowest values, ascending by column (ties go to
+    the nearer holder): a partition for the threshold, then a mask, cheaper than an argpartition."""
+    count = min(count, values.shape[1])
+    values = values.astype(np.float32)
+    threshold = np.partition(values, count - 1, axis=1)[:, count - 1 : count]
+    below = values < threshold
+    # Ties at the threshold fill what is left, nearest first.
+    at = (values == threshold) & (
+        np.cumsum(values == threshold, axis=1) <= count - below.sum(axis=1, keepdims=True)
+    )
+    return np.nonzero(below | at)[1].reshape(len(values), count)
+
+
+def _compact(mask: np.ndarray, pad: int) -> np.ndarray:
+    """[b, w]: the columns of each row's True entries, ascending, padded with `pad` to the widest row."""
+    rows, cols = np.nonzero(mask)
+    counts = mask.sum(axis=1)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    out = np.full((len(mask), max(int(counts.max(initial=0)), 2)), pad)
+    out[rows, np.arange(len(rows)) - start[rows]] = cols
+    return out
 
 
 def _pad(sets: list[np.ndarray], pad: int) -> np.ndarray:
@@ -225,8 +278,7 @@ def _best_pairs(p: Problem, cand: np.ndarray, rest: np.ndarray, top: int) -> tup
     # Distinct and nearer first; the second member unused makes a single, ranked elsewhere.
     valid = (cand[:, :, None] < cand[:, None, :]) & (units_second > 0)
     score = np.where(valid, unfulfilled * 1e9 + cost, np.inf).reshape(b, k * k)
-    top = min(top, k * k)
-    best = np.argpartition(score, top - 1, axis=1)[:, :top]
+    best = _smallest(score, top)
     rows, cols = np.nonzero(np.isfinite(np.take_along_axis(score, best, axis=1)))
     first_i, second_i = np.divmod(best[rows, cols], k)
     pairs = np.stack([rows, cand[rows, first_i], cand[rows, second_i]], axis=1)
@@ -287,18 +339,18 @@ def _complementing_pairs(
     live = remaining.any(axis=1)
     bases, remaining = bases[live], remaining[live]
     k = min(RESIDUAL, pad)
-    if not len(bases) or pad < 3:
+    if not len(bases) or pad < 2:
         return np.empty((0, bases.shape[1] + 2), dtype=np.int64)
     gain = coverage(p, remaining)  # [b, h]
     rows, cols = np.nonzero(bases < pad)
     gain[rows, bases[rows, cols]] = 0
     per_unit = np.where(gain > 0, p.profile.shipment_cost / np.maximum(gain, 1) + p.unit_cost, np.inf)
-    by_cover = np.argpartition(-gain, k - 1, axis=1)[:, :k]
-    by_price = np.argpartition(per_unit, k - 1, axis=1)[:, :k]
-    cand = np.sort(np.concatenate([by_cover, by_price], axis=1), axis=1)
-    # A holder that covers none of the remainder joins no pair: park it on the padding row.
-    cand = np.where(np.take_along_axis(gain, cand, axis=1) > 0, cand, pad)
-    pairs, score = _best_pairs(p, cand, remaining, top)
+    chosen = np.zeros(gain.shape, dtype=bool)
+    row = np.arange(len(gain))[:, None]
+    chosen[row, _lowest(-gain, k)] = True
+    chosen[row, _lowest(per_unit, k)] = True
+    # The two views overlap; a holder that covers none of the remainder joins no pair.
+    pairs, score = _best_pairs(p, _compact(chosen & (gain > 0), pad), remaining, top)
     keep = (pairs[:, 1] < pad) & (pairs[:, 2] < pad)
     pairs, score = pairs[keep], score[keep]
     out = [np.hstack([bases[pairs[:, 0]], pairs[:, 1:]])]
@@ -319,16 +371,10 @@ def _grown(p: Problem, bases: np.ndarray, remaining: np.ndarray, count: int) -> 
         (remaining.sum(axis=1)[:, None] - gain) * 1e9 + p.profile.shipment_cost + gain * p.unit_cost[None, :]
     )
     estimate[gain <= 0] = np.inf
-    count = min(count, pad)
-    chosen = np.argpartition(estimate, count - 1, axis=1)[:, :count]  # [b, count]
+    chosen = _smallest(estimate, count)  # [b, count]
     ok = np.isfinite(np.take_along_axis(estimate, chosen, axis=1))
     b, c = np.nonzero(ok)
     return np.hstack([bases[b], chosen[b, c][:, None]])
-
-
-def _partners(p: Problem, seeds: np.ndarray) -> np.ndarray:
-    """Each seed's best partners among all holders, by what the pair covers, then its cost."""
-    return _grown(p, seeds[:, None], p.qty - np.minimum(p.stock[seeds], p.qty), GROW)
 
 
 def _neighbours(p: Problem, members: np.ndarray) -> np.ndarray:
@@ -350,8 +396,7 @@ def _neighbours(p: Problem, members: np.ndarray) -> np.ndarray:
 
 def _improve(p: Problem, start: Candidate) -> list[Candidate]:
     """Local search from a set: move to the best neighbour while it ranks better. Returns the sets
-    passed through (an improved set joins the list rather than replacing its start: an alternative
-    plan stays an alternative)."""
+    passed through (they join the list rather than replace the start: an alternative stays one)."""
     current, path = start, []
     for _ in range(ROUNDS):
         if len(current.used) < 2:
@@ -387,12 +432,14 @@ def search(p: Problem, limit: int = 10) -> Found:
     levels = [evaluate_many(p, np.arange(h)[:, None])]
     per_unit = float(np.median(np.sort(price)[:LOOKAHEAD]))
     if p.profile.max_split >= 1:  # pairs even when a single does: they are the alternatives
-        seeds = np.unique(np.concatenate([levels[0].sets[:PARTNERS, 0], np.argsort(price)[:PARTNERS]]))
-        root = _complementing_pairs(p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, bounded=1)[:, 1:]
-        levels.append(evaluate_many(p, np.concatenate([root, _partners(p, seeds)])))
+        levels.append(
+            evaluate_many(p, _complementing_pairs(p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, 1))
+        )
+    # With splits ranked right after units unfulfilled, a larger set helps only while units are left.
+    splits_next = not p.profile.weights and p.profile.objective[:2] == ["unfulfilled", "splits"]
     for size in range(3, p.profile.max_split + 2):
-        if min(int(level.unfulfilled[0]) for level in levels if len(level.sets)) <= floor:
-            break  # a larger set could only add splits
+        if splits_next and min(int(level.unfulfilled[0]) for level in levels if len(level.sets)) <= floor:
+            break
         if size == 3:  # strong singles: the best ranked, and the cheapest per unit they cover
             bases = np.unique(np.concatenate([levels[0].sets[:SEEDS, 0], np.argsort(price)[:SEEDS]]))[:, None]
         else:
@@ -405,7 +452,7 @@ def search(p: Problem, limit: int = 10) -> Found:
             evaluate_many(p, _pad([grown, _complementing_pairs(p, base.sets, base.remaining, 2, BOUNDED)], h))
         )
     ranked = evaluate_many(p, _pad([level.sets[: 4 * BEAM] for level in levels], h))
-    improved = [c for start in ranked.sets[:IMPROVE] for c in _improve(p, _candidate(p, start))]
+    improved = _improve(p, _candidate(p, ranked.sets[0]))
     if improved:
         extra = [np.array(c.members, dtype=np.int64)[None, :] for c in improved]
         ranked = evaluate_many(p, _pad([ranked.sets, *extra], h))

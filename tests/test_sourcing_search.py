@@ -1,0 +1,107 @@
+"""The set search: batched evaluation agrees with the scalar one, and plans match the MILP's optimum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench.sourcing import WHEN, network, order
+from domain.sourcing import exact
+from domain.sourcing.engine import prepare
+from domain.sourcing.model import SourcingProfile
+from domain.sourcing.search import Problem, evaluate, evaluate_many, first_of_each, search
+
+
+def problem(seed: int, size: int, kind: str, density: float, lines: int) -> Problem:
+    rng = np.random.default_rng(seed)
+    p, *_ = prepare(network(rng, size, kind, density), order(rng, lines), SourcingProfile(), WHEN)
+    return p
+
+
+def test_batched_evaluation_matches_the_scalar_one() -> None:
+    p = problem(3, 300, "stores_only", 0.2, 12)
+    h = len(p.loc)
+    rng = np.random.default_rng(0)
+    sets = rng.choice(h, size=(200, 4))
+    sets = np.where(rng.random(sets.shape) < 0.3, h, sets)  # padded: sets of one to four, and empty
+    sets = sets[[len(set(row[row < h])) == (row < h).sum() for row in sets]]  # no member twice
+    unused = [r for r in sets if len(evaluate(p, tuple(int(m) for m in r if m < h)).used) < (r < h).sum()]
+    assert unused  # the case this test is about: members that ship nothing
+    batch = evaluate_many(p, sets)
+    keys = []
+    for members, remaining, unfulfilled, cost in zip(
+        batch.sets, batch.remaining, batch.unfulfilled, batch.cost, strict=True
+    ):
+        c = evaluate(p, tuple(int(m) for m in members if m < h))
+        assert c.used == tuple(int(m) for m in members if m < h)  # unused members are dropped
+        assert (c.unfulfilled, c.cost) == (unfulfilled, pytest.approx(cost))
+        assert np.array_equal(p.qty - c.take.sum(axis=0), remaining)
+        keys.append(c.key)
+    assert keys == sorted(keys)  # best first
+    used = {tuple(int(m) for m in row if m < h) for row in batch.sets}
+    assert len(used) == len(batch.sets)  # one row per plan
+
+
+def test_rows_are_told_apart_when_packed_and_when_too_wide_to_pack() -> None:
+    rows = np.array([[1, 2, 9], [1, 2, 9], [2, 1, 9], [1, 2, 3], [1, 2, 9]])
+    assert first_of_each(rows, 9).tolist() == [0, 2, 3]
+    wide = np.tile(rows, (1, 8))  # 24 columns: 10**24 does not fit in 63 bits
+    assert first_of_each(wide, 9).tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("kind", "density", "lines"),
+    [
+        ("stores_only", 0.05, 12),  # sparse: four locations, units left over
+        ("stores_only", 0.2, 12),  # three or four locations, full cover
+        ("dc_rich", 0.05, 12),
+        ("dc_rich", 0.4, 20),  # a single or a pair
+    ],
+)
+def test_the_search_finds_the_milp_optimum(kind: str, density: float, lines: int) -> None:
+    for seed in range(3):
+        p = problem(seed, 400, kind, density, lines)
+        mine = search(p).plans[0]
+        reference = exact.solve_everywhere(p, time_limit=30)
+        best = reference.best
+        assert reference.proven
+        assert (mine.unfulfilled, mine.splits) == (best.unfulfilled, best.splits), seed
+        assert mine.cost == pytest.approx(best.cost, rel=1e-9), seed
+
+
+def test_the_exact_mode_is_warm_started_by_the_heuristic() -> None:
+    # With no time to search, the MILP still answers at least the plan it was started from.
+    p = problem(1, 400, "stores_only", 0.05, 12)
+    mine = search(p).plans[0]
+    assert set(mine.used) <= {int(i) for i in p.pool}  # the start lies in the pool the MILP sees
+    cold = exact.solve(p, None, time_limit=1e-4)
+    warm = exact.solve(p, mine, time_limit=1e-4)
+    assert warm.key <= mine.key
+    assert cold.key > mine.key  # without the start, no time means a poor answer: the start mattered
+
+
+def test_small_networks_are_solved_exactly_at_every_split_limit() -> None:
+    # Up to eight holders the search sees every set; edge cases (one holder, two, nothing to gain
+    # from a pair, lines above the threshold trick's eight units) must not lose the optimum.
+    rng = np.random.default_rng(5)
+    for case in range(120):
+        h, m = int(rng.integers(1, 9)), int(rng.integers(1, 5))
+        big = case % 4 == 0
+        qty = rng.integers(1, 20 if big else 4, m)
+        stock = np.where(rng.random((h, m)) < 0.5, rng.integers(1, 25 if big else 5, (h, m)), 0)
+        stock[stock.sum(axis=1) == 0, 0] = 1  # every location holds something
+        dist = np.sort(rng.uniform(0, 500, h))
+        profile = SourcingProfile(max_split=int(rng.integers(0, 4)))
+        p = Problem(
+            [f"S{j}" for j in range(m)],
+            qty.astype(np.int32),
+            np.arange(h),
+            stock.astype(np.int32),
+            dist,
+            2 + dist / 60,
+            profile,
+            np.arange(h),
+        )
+        mine = search(p).plans[0]
+        best = exact.solve_everywhere(p).best
+        assert mine.key[:3] == pytest.approx(best.key[:3]), (case, profile.max_split, qty, stock)
