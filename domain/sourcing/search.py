@@ -31,6 +31,7 @@ RESIDUAL = 30  # holders per view in a complementing-pair search
 ROUNDS = 3  # local search rounds per set (each one must improve the rank)
 PAIR_ROWS = 300  # nearer members considered in a bounded pair search
 PAIR_TOP = 4  # pairs it returns
+SHORT_ROWS = 100  # nearer members considered when no pair of the short list covers everything
 LOOKAHEAD = 64  # the cheapest singles per unit, whose median prices what a set still lacks
 BOUNDED = 4  # bases whose complementing pairs are also searched under a bound
 
@@ -292,7 +293,8 @@ def _bounded_pairs(
     `known` score (units left times 1e9 plus cost): the bound rules out most holders. With full
     cover known, the nearer member must be near enough that even all units from it cost no more, and
     the farther one near enough given what the nearer one takes; short of it, a pair must be able to
-    cover as much. `cap` is what each holder covers of `rest` alone."""
+    cover as much. Exhaustive up to `PAIR_ROWS` nearer members (the `SHORT_ROWS` that cover most,
+    when short), a heuristic past that. `cap` is what each holder covers of `rest` alone."""
     ship, c = p.profile.shipment_cost, p.unit_cost
     need = int(rest.sum())
     short, cost = divmod(known, 1e9)
@@ -306,9 +308,11 @@ def _bounded_pairs(
         spare = (cost - 2 * ship - cap[rows] * c[rows]) / np.maximum(need - cap[rows], 1)
         cols = np.nonzero(live & (c <= spare.max()) & (cap >= need - cap[rows].max()))[0]
     else:
+        # No cost bound here: the holders that cover most, as many as the full-cover case allows.
         rows = np.nonzero(live & (cap + top_cap >= covered))[0]
-        rows = rows[np.argsort(-cap[rows], kind="stable")[:PAIR_ROWS]]
+        rows = rows[np.argsort(-cap[rows], kind="stable")[:SHORT_ROWS]]
         cols = np.nonzero(live & (cap + cap[rows].max(initial=0) >= covered))[0]
+        cols = cols[np.argsort(-cap[cols], kind="stable")[: PAIR_ROWS * SHORT_ROWS // len(rows)]]
     if not len(rows) or not len(cols):
         return np.empty((0, len(base) + 2), dtype=np.int64)
     left = rest - np.minimum(p.stock[rows], rest)  # [a, m] what each nearer member leaves
@@ -362,18 +366,14 @@ def _complementing_pairs(
 
 
 def _grown(p: Problem, bases: np.ndarray, remaining: np.ndarray, count: int) -> np.ndarray:
-    """Each base set plus each of the `count` holders (of all) that best fill what it leaves."""
+    """Each base set plus each of the `count` holders (of all) that best fill what it leaves: those
+    that cover most of it, the nearer first on ties (for equal units, nearer is cheaper)."""
     pad = len(p.loc)
     gain = coverage(p, remaining)  # [b, h]
     rows, cols = np.nonzero(bases < pad)
     gain[rows, bases[rows, cols]] = 0
-    estimate = (
-        (remaining.sum(axis=1)[:, None] - gain) * 1e9 + p.profile.shipment_cost + gain * p.unit_cost[None, :]
-    )
-    estimate[gain <= 0] = np.inf
-    chosen = _smallest(estimate, count)  # [b, count]
-    ok = np.isfinite(np.take_along_axis(estimate, chosen, axis=1))
-    b, c = np.nonzero(ok)
+    chosen = _lowest(-gain, count)  # [b, count]
+    b, c = np.nonzero(np.take_along_axis(gain, chosen, axis=1) > 0)
     return np.hstack([bases[b], chosen[b, c][:, None]])
 
 
@@ -390,7 +390,7 @@ def _neighbours(p: Problem, members: np.ndarray) -> np.ndarray:
     if k > 2:
         drop_two = np.array([[m for m in members if m not in pair] for pair in combinations(members, 2)])
         base = evaluate_many(p, drop_two)
-        out.append(_complementing_pairs(p, base.sets, base.remaining, 3, BOUNDED))
+        out.append(_complementing_pairs(p, base.sets, base.remaining, 3))
     return _pad(out, pad)
 
 
