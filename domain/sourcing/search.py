@@ -192,19 +192,22 @@ def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
     return np.sort(first)
 
 
-def coverage(p: Problem, wants: np.ndarray) -> np.ndarray:
-    """[s, h]: units holder h can give each of the `s` demand vectors, sum over SKUs of min(stock, want).
+def coverage(p: Problem, wants: np.ndarray, holders: np.ndarray | None = None) -> np.ndarray:
+    """[s, h]: units each holder (of all, or of `holders`) can give each of the `s` demand vectors,
+    the sum over SKUs of min(stock, want).
 
-    Order lines ask for few units, so min(a, b) = sum over t of [a >= t][b >= t] turns this into a
+    Order lines ask for few units, so min(a, b) = sum over t of [a > t][b > t] turns this into a
     few matrix products instead of an [s, h, m] array; large quantities take the direct way.
     """
     top = int(wants.max(initial=0))
     if top <= len(p.thresholds):
-        out = np.zeros((len(wants), len(p.loc)), dtype=np.float32)
+        out = np.zeros((len(wants), len(p.loc) if holders is None else len(holders)), dtype=np.float32)
         for t in range(top):
-            out += (wants > t).astype(np.float32) @ p.thresholds[t]
+            above = p.thresholds[t] if holders is None else p.thresholds[t][:, holders]
+            out += (wants > t).astype(np.float32) @ above
         return out.astype(np.int64)
-    return np.minimum(p.stock[None, :, :], wants[:, None, :]).sum(axis=2)
+    stock = p.stock if holders is None else p.stock[holders]
+    return np.minimum(stock[None, :, :], wants[:, None, :]).sum(axis=2)
 
 
 def _smallest(score: np.ndarray, count: int) -> np.ndarray:
@@ -301,28 +304,25 @@ def _bounded_pairs(
     covered = need - int(short)
     top_cap = int(cap.max(initial=0))
     live = (cap > 0) & (cap < need)  # a holder that covers everything makes a single
+    none = np.empty((0, len(base) + 2), dtype=np.int64)
     if short == 0:
         rows = np.nonzero(live & (cap + top_cap >= need) & (2 * ship + need * c <= cost))[0][:PAIR_ROWS]
         if not len(rows):
-            return np.empty((0, len(base) + 2), dtype=np.int64)
+            return none
         spare = (cost - 2 * ship - cap[rows] * c[rows]) / np.maximum(need - cap[rows], 1)
         cols = np.nonzero(live & (c <= spare.max()) & (cap >= need - cap[rows].max()))[0]
     else:
         # No cost bound here: the holders that cover most, as many as the full-cover case allows.
         rows = np.nonzero(live & (cap + top_cap >= covered))[0]
         rows = rows[np.argsort(-cap[rows], kind="stable")[:SHORT_ROWS]]
-        cols = np.nonzero(live & (cap + cap[rows].max(initial=0) >= covered))[0]
+        if not len(rows):
+            return none
+        cols = np.nonzero(live & (cap + cap[rows].max() >= covered))[0]
         cols = cols[np.argsort(-cap[cols], kind="stable")[: PAIR_ROWS * SHORT_ROWS // len(rows)]]
-    if not len(rows) or not len(cols):
-        return np.empty((0, len(base) + 2), dtype=np.int64)
+    if not len(cols):
+        return none
     left = rest - np.minimum(p.stock[rows], rest)  # [a, m] what each nearer member leaves
-    gain = np.zeros((len(rows), len(cols)), dtype=np.float32)
-    for t in range(int(left.max(initial=0))):
-        if t < len(p.thresholds):
-            gain += (left > t).astype(np.float32) @ p.thresholds[t][:, cols]
-        else:  # large quantities: the direct way
-            gain = np.minimum(p.stock[cols][None, :, :], left[:, None, :]).sum(axis=2).astype(np.float32)
-            break
+    gain = coverage(p, left, cols)  # [a, b] what each farther member adds to it
     units = cap[rows][:, None] + gain
     score = (need - units) * 1e9 + 2 * ship + (cap[rows] * c[rows])[:, None] + gain * c[cols][None, :]
     score[(cols[None, :] <= rows[:, None]) | (gain <= 0)] = np.inf
