@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import uuid
 
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.client import Client, WorkflowUpdateFailedError
 
-from activities.fanout import Publisher
+from activities.ports import EventPublisher, Sessions
 from activities.sourcing import NetworkCache
-from api import session_client
+from domain import ids
 from domain.builtins import BUILTINS
+from domain.errors import Conflict
 from domain.orders import Fulfillment, Order, OrderChange, Routed, RouteRequest, SessionMove, Variant
 from domain.process import path_to
 from domain.session import ActionRequest, SessionStart, SessionView
@@ -31,10 +29,6 @@ SESSION_TARGETS = {
     ("CLICK_AND_COLLECT", "in_transit"): {"READY_FOR_PICKUP"},
     ("CLICK_AND_COLLECT", "delivered"): {"COLLECTED"},
 }
-
-
-def session_id_for(fulfillment_id: str) -> str:
-    return "ses_" + hashlib.sha256(fulfillment_id.encode()).hexdigest()[:24]
 
 
 def order_type(order: Order) -> tuple[str, str | None]:
@@ -65,15 +59,15 @@ def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
     result = source(cache.get(order.tenant), sourcing, network.profile(engine, order.tenant))
     plan = result.plans[0] if result.plans else None
     fulfillments = []
-    for f in plan.fulfilments if plan else []:
-        fid = str(uuid.uuid5(uuid.UUID(order.id), f"{request.generation}:{f.location_ref}"))
+    for f in plan.fulfillments if plan else []:
+        fid = ids.fulfillment_id(order.id, request.generation, f.location_ref)
         fulfillments.append(
             Fulfillment(
                 id=fid,
                 order_id=order.id,
                 location_ref=f.location_ref,
                 variants=[Variant(variant=line.sku_ref, quantity=line.quantity) for line in f.lines],
-                session_id=session_id_for(fid),
+                session_id=ids.fulfillment_session_id(fid),
                 process_type=PROCESS_FOR[kind],
             )
         )
@@ -85,8 +79,8 @@ def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
 
 
 class OrderActivities:
-    def __init__(self, engine: Engine, client: Client, publisher: Publisher, task_queue: str) -> None:
-        self._engine, self._client, self._publisher, self._queue = engine, client, publisher, task_queue
+    def __init__(self, engine: Engine, sessions: Sessions, publisher: EventPublisher) -> None:
+        self._engine, self._sessions, self._publisher = engine, sessions, publisher
         self._cache = NetworkCache(engine)
 
     @activity.defn(name="record_order_change")
@@ -118,32 +112,31 @@ class OrderActivities:
                 definition=BUILTINS[f.process_type],
                 actor="order",
             )
-            await session_client.start(self._client, self._queue, start)
+            await self._sessions.start(start)
 
     @activity.defn(name="move_fulfillment_session")
     async def move_fulfillment_session(self, move: SessionMove) -> None:
         """Walk the session to the state the fulfillment's status means; each step applies once."""
         targets = SESSION_TARGETS.get((move.process_type, move.status))
         if move.status == "cancelled":
-            view = await session_client.view(self._client, move.tenant, move.session_id)
+            view = await self._sessions.view(move.tenant, move.session_id)
             if "cancel" in view.allowed_actions:
                 await self._act(move, "cancel", view.revision)
             return
         if targets is None:
             return
-        view = await session_client.view(self._client, move.tenant, move.session_id)
+        view = await self._sessions.view(move.tenant, move.session_id)
         for action in path_to(BUILTINS[move.process_type], view.status, targets) or []:
             view = await self._act(move, action, view.revision)
 
     async def _act(self, move: SessionMove, action: str, revision: int) -> SessionView:
         update_id = f"{move.session_id}:{revision}:{action}"
         try:
-            return await session_client.act(
-                self._client,
+            return await self._sessions.act(
                 move.tenant,
                 move.session_id,
                 ActionRequest(action=action, actor="order"),
                 update_id,
             )
-        except WorkflowUpdateFailedError:  # already moved on by an earlier try
-            return await session_client.view(self._client, move.tenant, move.session_id)
+        except Conflict:  # the state refused it: already moved on by an earlier try
+            return await self._sessions.view(move.tenant, move.session_id)

@@ -8,7 +8,7 @@ import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from activities.fanout import Publisher
+from activities.ports import EventPublisher
 from domain.session import SessionChange
 from storage import sessions
 
@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 
 
 class SessionActivities:
-    def __init__(self, engine: Engine, publisher: Publisher) -> None:
+    def __init__(self, engine: Engine, publisher: EventPublisher) -> None:
         self._engine, self._publisher = engine, publisher
 
     @activity.defn(name="record_session_change")

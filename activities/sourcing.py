@@ -8,14 +8,13 @@ import threading
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from domain.errors import DomainError, FieldError
+from domain.errors import DomainError, to_failure
 from domain.sourcing import exact
 from domain.sourcing.engine import source
 from domain.sourcing.jobs import OptionsAnswer, OptionsJob
 from domain.sourcing.network import Network
-from domain.sourcing.options import answer
+from domain.sourcing.options import answer, check_request
 from storage import network, options
 
 log = structlog.get_logger(__name__)
@@ -49,31 +48,17 @@ def compute(engine: Engine, cache: NetworkCache, job: OptionsJob) -> dict[str, o
     """Run the engine for a request and return the answer in the seed's shape."""
     net = cache.get(job.tenant)
     request = job.request
+    check_request(request, net.index.__contains__)
     exceptions: list[dict[str, object]] = []
     latitude = request.address.latitude if request.address else None
     longitude = request.address.longitude if request.address else None
     if request.order_type == "HD" and (latitude is None or longitude is None):
         # No coordinates: measure from the request's location, and say so on every plan.
-        ref = request.location_ref
-        if ref is None or ref not in net.index:
-            raise DomainError(
-                [
-                    FieldError(
-                        "ADDRESS_COORDINATES_REQUIRED",
-                        "home delivery needs address.latitude and address.longitude "
-                        "(or a known locationRef to measure from)",
-                        "address.latitude",
-                    )
-                ]
-            )
+        ref = str(request.location_ref)
         location = network.location(engine, job.tenant, ref)
         latitude, longitude = location.latitude, location.longitude
         exceptions.append(
             {"code": "NO_COORDINATES", "message": f"distances measured from {ref}", "attributes": []}
-        )
-    if request.order_type == "CC" and (request.location_ref is None or request.location_ref not in net.index):
-        raise DomainError(
-            [FieldError("UNKNOWN_LOCATION", f"no pickup location {request.location_ref!r}", "locationRef")]
         )
     profile = network.profile(engine, job.tenant)
     result = source(
@@ -87,14 +72,12 @@ class SourcingActivities:
         self._engine = engine
         self._cache = NetworkCache(engine)
 
-    @activity.defn(name="compute_fulfilment_options")
-    async def compute_fulfilment_options(self, job: OptionsJob) -> OptionsAnswer:
+    @activity.defn(name="compute_fulfilment_options")  # the registered name predates the spelling rule
+    async def compute_fulfillment_options(self, job: OptionsJob) -> OptionsAnswer:
         try:
             body = await asyncio.to_thread(compute, self._engine, self._cache, job)
         except DomainError as e:  # bad input: fail the run at once, with the errors for the API
-            raise ApplicationError(
-                e.detail, [x.as_dict() for x in e.errors], type="DomainError", non_retryable=True
-            ) from None
+            raise to_failure(e) from None
         await asyncio.to_thread(options.save, self._engine, job.tenant, job.options_id, body, job.created_on)
         log.info(
             "options.computed",

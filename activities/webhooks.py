@@ -12,11 +12,11 @@ import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from activities.fanout import Publisher
-from activities.urls import UnsafeUrl, check_url
+from activities.ports import EventPublisher
 from domain.events import Event
 from domain.signing import signature_header
 from domain.webhooks import FAILING_LIMIT_DAYS, DeliveryRequest, DeliveryResult, PendingEvents, WebhookTarget
+from egress.urls import UnsafeUrl, check_url
 from storage import webhooks
 from storage.engine import session_scope
 from storage.tables import WebhookAttemptRow, WebhookRow
@@ -41,7 +41,7 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 
 class WebhookActivities:
     def __init__(
-        self, engine: Engine, http: aiohttp.ClientSession, publisher: Publisher, allow_private: bool
+        self, engine: Engine, http: aiohttp.ClientSession, publisher: EventPublisher, allow_private: bool
     ) -> None:
         self._engine, self._http, self._publisher, self._allow_private = (
             engine,

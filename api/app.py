@@ -9,12 +9,11 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI, Request, Response
 
-from activities.fanout import Publisher
 from api import errors
 from api.feed import Hub
 from api.routers import (
     events,
-    fulfilment_options,
+    fulfillment_options,
     health,
     live_feed,
     network,
@@ -24,9 +23,13 @@ from api.routers import (
     sessions,
     webhooks,
 )
-from fulfillment.settings import Settings
+from clients.events import Publisher
+from clients.options import OptionsClient
+from clients.orders import OrderClient
+from clients.sessions import SessionClient
+from clients.temporal import connect
+from config.settings import Settings
 from storage.engine import make_engine, migrate
-from workers.temporal_client import connect
 
 DESCRIPTION = """Fulfillment sessions on versioned processes, driven by durable Temporal workflows.
 
@@ -40,9 +43,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.engine = make_engine(settings.resolved_database_url)
         migrate(app.state.engine)
-        app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
+        timeout = settings.api_timeout_seconds
+        app.state.sessions = SessionClient(client, settings.task_queue, timeout)
+        app.state.orders = OrderClient(client, settings.task_queue, timeout)
+        app.state.options = OptionsClient(client, settings.sourcing_task_queue, timeout)
         app.state.publisher = Publisher(
-            app.state.temporal, app.state.engine, settings.notifications_task_queue, settings.retry_schedule
+            client, app.state.engine, settings.notifications_task_queue, settings.retry_schedule
         )
         app.state.hub = Hub(app.state.engine, settings)
         await app.state.hub.start()
@@ -75,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         live_feed,
         push,
         network,
-        fulfilment_options,
+        fulfillment_options,
         orders,
     ):
         app.include_router(module.router)

@@ -1,4 +1,4 @@
-"""Request dependencies: the shared engine and Temporal client, and the authenticated principal."""
+"""Request dependencies: the shared engine, the Temporal clients, and the authenticated principal."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import ApiError
-from fulfillment.settings import Settings
+from clients.events import Publisher
+from clients.options import OptionsClient
+from clients.orders import OrderClient
+from clients.sessions import SessionClient
+from config.settings import Settings
 from storage import tenants
 from storage.tenants import Principal
 
@@ -29,6 +33,26 @@ def temporal(request: Request) -> Client:
 
 def settings(request: Request) -> Settings:
     found: Settings = request.app.state.settings
+    return found
+
+
+def session_client(request: Request) -> SessionClient:
+    found: SessionClient = request.app.state.sessions
+    return found
+
+
+def order_client(request: Request) -> OrderClient:
+    found: OrderClient = request.app.state.orders
+    return found
+
+
+def options_client(request: Request) -> OptionsClient:
+    found: OptionsClient = request.app.state.options
+    return found
+
+
+def publisher(request: Request) -> Publisher:
+    found: Publisher = request.app.state.publisher
     return found
 
 
@@ -56,3 +80,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 EngineDep = Annotated[Engine, Depends(engine)]
 TemporalDep = Annotated[Client, Depends(temporal)]
 SettingsDep = Annotated[Settings, Depends(settings)]
+SessionsDep = Annotated[SessionClient, Depends(session_client)]
+OrdersDep = Annotated[OrderClient, Depends(order_client)]
+OptionsDep = Annotated[OptionsClient, Depends(options_client)]
+PublisherDep = Annotated[Publisher, Depends(publisher)]

@@ -10,7 +10,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from domain.errors import DomainError, FieldError
+from domain.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    InvalidDefinition,
+    NotFound,
+    Unavailable,
+    Unprocessable,
+    kind_of,
+)
 from domain.process import field_path
 
 log = structlog.get_logger(__name__)
@@ -54,6 +64,18 @@ _TITLES = {
 }
 
 
+# The one place a kind of domain error becomes an HTTP status.
+STATUS: dict[type[DomainError], tuple[int, str]] = {
+    DomainError: (400, "Bad request"),
+    InvalidDefinition: (400, "Invalid process definition"),
+    Forbidden: (403, "Forbidden"),
+    NotFound: (404, "Not found"),
+    Conflict: (409, "Conflict"),
+    Unprocessable: (422, "Unprocessable content"),
+    Unavailable: (503, "Service unavailable"),
+}
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
@@ -61,7 +83,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.errors, exc.detail)
+        status, title = STATUS[kind_of(exc)]
+        return problem(status, title, exc.errors, exc.detail, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,9 +17,9 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine
 
+from config.settings import Settings
 from domain.events import Event
 from domain.feed import FeedFilter
-from fulfillment.settings import Settings
 from storage import events, live_feed
 from storage.tables import LiveFeedSubscriptionRow
 

@@ -21,7 +21,7 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.stack import percentile, running_stack
-from domain.events import event_id
+from domain.ids import event_id
 
 ACTIONS = ("confirm", "pick", "pack", "ship", "deliver")
 

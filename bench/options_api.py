@@ -21,10 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sourcing import CATALOGUE, WHEN, network
 from bench.stack import percentile, running_stack
 from domain.sourcing.engine import source
 from domain.sourcing.model import Line, SourcingProfile, SourcingRequest
+from domain.sourcing.synthetic import CATALOGUE, WHEN, network
 
 
 async def main(requests: int, size: int, lines: int) -> dict[str, float]:

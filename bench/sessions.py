@@ -24,8 +24,8 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from api import session_client  # noqa: E402
 from bench.stack import running_stack  # noqa: E402
+from clients.sessions import SessionClient  # noqa: E402
 from domain.builtins import WEB_ORDER  # noqa: E402
 from domain.session import ActionRequest, SessionStart  # noqa: E402
 
@@ -66,15 +66,17 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
                 async with http.get(f"{base}/sessions/{sid}") as r:
                     assert (await r.json())["status"] == "PACKED"
 
+            sessions = SessionClient(client, QUEUE, None)
+
             async def direct(i: int) -> None:
                 sid = f"ses_{uuid.uuid4().hex[:24]}"
                 start = SessionStart(
                     tenant="bench", session_id=sid, cart_id=f"direct-{i}", definition=WEB_ORDER
                 )
-                await session_client.start(client, QUEUE, start)
+                await sessions.start(start)
                 for action in ACTIONS:
-                    await session_client.act(client, "bench", sid, ActionRequest(action=action))
-                assert (await session_client.view(client, "bench", sid)).status == "PACKED"
+                    await sessions.act("bench", sid, ActionRequest(action=action))
+                assert (await sessions.view("bench", sid)).status == "PACKED"
 
             await run_round(through_api, concurrency, concurrency)  # warm both paths up
             await run_round(direct, concurrency, concurrency)

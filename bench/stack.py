@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -22,8 +23,13 @@ sys.path.insert(0, str(ROOT))
 from fulfillment.devserver import DevServerConfig  # noqa: E402
 from storage import tenants  # noqa: E402
 from storage.engine import make_engine, migrate  # noqa: E402
-from tests.support import free_port  # noqa: E402
 from workflows import search_attributes as sa  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

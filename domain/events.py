@@ -6,7 +6,6 @@ activity) yields the same id: it is the `webhook-id` partners de-duplicate on.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -91,10 +90,6 @@ class Event(CamelModel):
     cursor: int
     occurred_at: datetime
     data: dict[str, Any]
-
-
-def event_id(tenant: str, subject: str, sequence: int) -> str:
-    return "evt_" + hashlib.sha256(f"{tenant}\x00{subject}\x00{sequence}".encode()).hexdigest()[:26]
 
 
 def wanted_by(event_type: str, subject: str, webhook_id: str, filters: list[str]) -> bool:

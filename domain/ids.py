@@ -1,7 +1,80 @@
-"""Workflow ids derive from tenant and business key, so starting twice never makes two processes."""
+"""Every workflow id and every id derived from another: one module, so the formats cannot drift.
+
+Workflow ids derive from tenant and business key, so starting twice never makes two processes.
+Derived ids are deterministic (hashes, UUIDv5), so a retried activity or replayed workflow makes
+the same id again instead of a second object.
+"""
 
 from __future__ import annotations
+
+import hashlib
+import uuid
+
+# Workflow ids
 
 
 def session_workflow_id(tenant: str, session_id: str) -> str:
     return f"session:{tenant}:{session_id}"
+
+
+def order_workflow_id(tenant: str, order_id: str) -> str:
+    return f"order:{tenant}:{order_id}"
+
+
+def options_workflow_id(tenant: str, options_id: str) -> str:
+    return f"options:{tenant}:{options_id}"
+
+
+def delivery_workflow_id(tenant: str, webhook_id: str, subject: str) -> str:
+    """One webhook delivery workflow per (webhook, subject), so a subject's events go out in order."""
+    return f"webhook:{tenant}:{webhook_id}:{subject}"
+
+
+def push_workflow_id(tenant: str, event_id: str) -> str:
+    """One push workflow per event, so publishing an event twice never pushes it twice."""
+    return f"push:{tenant}:{event_id}"
+
+
+# Ids derived from other ids
+
+
+def new_session_id(tenant: str, idempotency_key: str | None) -> str:
+    """A session started with an Idempotency-Key gets the same id on every retry; otherwise a fresh one."""
+    if idempotency_key is None:
+        return "ses_" + uuid.uuid4().hex[:24]
+    return _session_id(f"{tenant}:{idempotency_key}")
+
+
+def fulfillment_session_id(fulfillment_id: str) -> str:
+    """The session that carries a routed fulfillment."""
+    return _session_id(fulfillment_id)
+
+
+def _session_id(seed: str) -> str:
+    return "ses_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def fulfillment_id(order_id: str, generation: int, location_ref: str) -> str:
+    """A fulfillment of one routing of an order at one location; a new routing makes new ids."""
+    return str(uuid.uuid5(uuid.UUID(order_id), f"{generation}:{location_ref}"))
+
+
+def order_line_id(order_id: str, n: int) -> str:
+    return str(uuid.uuid5(uuid.UUID(order_id), str(n)))
+
+
+def order_process_id(order_id: str) -> str:
+    return str(uuid.uuid5(uuid.UUID(order_id), "process"))
+
+
+def plan_id(options_id: str, n: int) -> str:
+    return str(uuid.uuid5(uuid.UUID(options_id), str(n)))
+
+
+def event_id(tenant: str, subject: str, sequence: int) -> str:
+    return "evt_" + hashlib.sha256(f"{tenant}\x00{subject}\x00{sequence}".encode()).hexdigest()[:26]
+
+
+def push_message_id(event_id: str, device_id: str) -> str:
+    """The same id on every retry of one push (APNs), so the device can drop a repeat."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event_id}/{device_id}"))

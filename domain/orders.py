@@ -12,13 +12,13 @@ A new order with the same tenantOrderId is refused while one is OPEN, LOCKED or 
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from domain.errors import DomainError, FieldError
+from domain.errors import Conflict, DomainError, FieldError, Unprocessable
+from domain.ids import order_line_id, order_process_id
 from domain.model import CamelModel
 
 ACTIVE = ("OPEN", "LOCKED", "PROMISED")
@@ -178,12 +178,36 @@ class SessionMove(CamelModel):
     status: str  # the fulfillment's new status
 
 
+# What the order workflow takes: its start, and the arguments of its Updates.
+
+
+class OrderStart(CamelModel):
+    order: Order
+    fulfillable: FulfillableConfig
+
+
+class Modify(CamelModel):
+    patch: OrderPatch
+    config: ModificationConfig
+    user: str
+
+
+class OrderAction(CamelModel):
+    name: Action
+    consumer: Consumer | None = None
+    admin: bool = False
+    user: str
+
+
+class FulfillmentCommand(CamelModel):
+    fulfillment_id: str
+    shipment: Shipment | None = None
+    update: FulfillmentUpdate | None = None
+
+
 def new_order(tenant: str, order_id: str, body: OrderCreate, now: datetime) -> Order:
     data = body.model_dump(mode="json")
-    items = [
-        {**item, "id": str(uuid.uuid5(uuid.UUID(order_id), str(n)))}
-        for n, item in enumerate(data.pop("orderLineItems"))
-    ]
+    items = [{**item, "id": order_line_id(order_id, n)} for n, item in enumerate(data.pop("orderLineItems"))]
     return Order.model_validate(
         {
             **data,
@@ -192,7 +216,7 @@ def new_order(tenant: str, order_id: str, body: OrderCreate, now: datetime) -> O
             "tenant": tenant,
             "version": 1,
             "status": "OPEN",
-            "processId": str(uuid.uuid5(uuid.UUID(order_id), "process")),
+            "processId": order_process_id(order_id),
             "created": now,
             "lastModified": now,
         }
@@ -261,23 +285,23 @@ def apply_patch(
 def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[Variant]:
     """The variants after a status change, or a DomainError saying what is wrong."""
     if update.status == "cancelled":
-        raise Unprocessable(
+        raise _unprocessable(
             "CANCEL_NOT_SUPPORTED",
             "fulfillments cannot be cancelled through this API; cancel the order from the admin side",
             "status",
         )
     if f.status in ("delivered", "cancelled"):
-        raise Unprocessable("FULFILLMENT_CLOSED", f"the fulfillment is {f.status}", "status")
+        raise _unprocessable("FULFILLMENT_CLOSED", f"the fulfillment is {f.status}", "status")
     if update.status == "delivered":
         if f.status != "in_transit":
-            raise Unprocessable(
+            raise _unprocessable(
                 "NOT_IN_TRANSIT", "a fulfillment is delivered after it is in transit", "status"
             )
         return f.variants
     given = {str(v.get("variant")): v for v in update.fulfillment_variants or []}
     missing = [v.variant for v in f.variants if v.variant not in given]
     if missing:
-        raise Unprocessable(
+        raise _unprocessable(
             "VARIANTS_MISSING",
             f"in_transit must list every variant; missing {missing}",
             "fulfillmentVariants",
@@ -286,7 +310,7 @@ def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[
     for n, v in enumerate(f.variants):
         fulfilled = given[v.variant].get("fulfilledQuantity")
         if not isinstance(fulfilled, int) or not 0 <= fulfilled <= v.quantity:
-            raise Unprocessable(
+            raise _unprocessable(
                 "BAD_QUANTITY",
                 f"fulfilledQuantity of {v.variant} must be 0 to {v.quantity}",
                 f"fulfillmentVariants[{n}].fulfilledQuantity",
@@ -294,7 +318,7 @@ def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[
         out.append(v.model_copy(update={"fulfilled_quantity": fulfilled}))
     extra = set(given) - {v.variant for v in f.variants}
     if extra:
-        raise Unprocessable(
+        raise _unprocessable(
             "UNKNOWN_VARIANT", f"not in this fulfillment: {sorted(extra)}", "fulfillmentVariants"
         )
     return out
@@ -303,7 +327,7 @@ def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[
 def check_shipment(f: Fulfillment, shipment: Shipment) -> None:
     """A shipment's quantities, with the fulfillment's earlier shipments, stay within it."""
     if f.status in ("delivered", "cancelled"):
-        raise Unprocessable("FULFILLMENT_CLOSED", f"the fulfillment is {f.status}", "status")
+        raise _unprocessable("FULFILLMENT_CLOSED", f"the fulfillment is {f.status}", "status")
     shipped: dict[str, int] = {}
     for s in [*f.shipments, shipment]:
         for line in s.shipment_variants:
@@ -314,15 +338,15 @@ def check_shipment(f: Fulfillment, shipment: Shipment) -> None:
     for n, line in enumerate(shipment.shipment_variants):
         name, quantity = str(line.get("variant")), line.get("quantity")
         if name not in limits:
-            raise Unprocessable(
+            raise _unprocessable(
                 "UNKNOWN_VARIANT", f"{name!r} is not in this fulfillment", f"shipmentVariants[{n}].variant"
             )
         if not isinstance(quantity, int) or quantity < 1:
-            raise Unprocessable(
+            raise _unprocessable(
                 "BAD_QUANTITY", "quantity must be a whole number above 0", f"shipmentVariants[{n}].quantity"
             )
         if shipped[name] > limits[name]:
-            raise Unprocessable(
+            raise _unprocessable(
                 "TOO_MANY",
                 f"{shipped[name]} of {name} shipped, the fulfillment has {limits[name]}",
                 f"shipmentVariants[{n}].quantity",
@@ -338,18 +362,12 @@ def rolled_up(order: Order) -> str:
     return order.status
 
 
-class StaleVersion(DomainError):
-    status = 409
-    title = "Conflict"
-
+class StaleVersion(Conflict):
     def __init__(self, current: int) -> None:
         super().__init__([FieldError("VERSION_CONFLICT", f"the order is at version {current}", "version")])
 
 
-class LineItemsLocked(DomainError):
-    status = 422
-    title = "Unprocessable content"
-
+class LineItemsLocked(Unprocessable):
     def __init__(self) -> None:
         super().__init__(
             [
@@ -362,9 +380,5 @@ class LineItemsLocked(DomainError):
         )
 
 
-class Unprocessable(DomainError):
-    status = 422
-    title = "Unprocessable content"
-
-    def __init__(self, code: str, message: str, field: str | None) -> None:
-        super().__init__([FieldError(code, message, field)])
+def _unprocessable(code: str, message: str, field: str | None) -> Unprocessable:
+    return Unprocessable([FieldError(code, message, field)])

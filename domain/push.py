@@ -211,7 +211,3 @@ class PushJob(CamelModel):
     tenant: str
     event: Event
     device_ids: list[str]
-
-
-def push_workflow_id(tenant: str, event_id: str) -> str:
-    return f"push:{tenant}:{event_id}"

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from domain.errors import Conflict, FieldError
 from domain.model import CamelModel
 from domain.process import ProcessDefinition
 
@@ -75,10 +76,15 @@ class SessionChange(CamelModel):
     revision: Revision
 
 
-class ActionNotAllowed(Exception):
-    def __init__(self, action: str, status: str, allowed: list[str]) -> None:
-        self.action, self.status, self.allowed = action, status, allowed
-        super().__init__(f"action {action!r} is not allowed in status {status!r}")
+class ActionNotAllowed(Conflict):
+    """The current state does not allow the action; the answer says which actions it allows."""
+
+    def __init__(self, action: str, status: str | None, allowed: list[str]) -> None:
+        message = f"action {action!r} is not allowed in status {status!r}"
+        super().__init__(
+            [FieldError("ACTION_NOT_ALLOWED", message, "action")],
+            extra={"currentStatus": status, "allowedActions": allowed},
+        )
 
 
 def next_status(definition: ProcessDefinition, status: str, action: str) -> str:

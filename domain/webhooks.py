@@ -39,7 +39,3 @@ class DeliveryResult(CamelModel):
     outcome: Outcome
     status_code: int | None = None
     retry_after_seconds: float | None = None
-
-
-def delivery_workflow_id(tenant: str, webhook_id: str, subject: str) -> str:
-    return f"webhook:{tenant}:{webhook_id}:{subject}"

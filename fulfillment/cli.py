@@ -7,8 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from config.settings import Settings
 from fulfillment.logs import configure_logging
-from fulfillment.settings import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.command == "worker":
-        from workers.sessions import run_worker
+        from workers.worker import run_worker
 
         asyncio.run(run_worker(settings))
         return 0

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import structlog
 
+from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
-from fulfillment.settings import Settings
 from sandbox.app import RECEIVER_PATH
 from storage import webhooks
 from storage.engine import make_engine, migrate

@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from domain.events import Event, event_id
+from domain.events import Event
+from domain.ids import event_id
 from storage.engine import session_scope
 from storage.tables import EventRow
 

@@ -8,7 +8,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from domain.events import Event, SessionEventData, event_id
+from domain.events import Event, SessionEventData
+from domain.ids import event_id
 from domain.session import Revision, SessionChange, SessionView
 from storage import events
 from storage.engine import session_scope

@@ -230,7 +230,7 @@ class SourcingProfileRow(SQLModel, table=True):
     updated_at: datetime
 
 
-class FulfilmentOptionsRow(SQLModel, table=True):
+class FulfillmentOptionsRow(SQLModel, table=True):
     __tablename__ = "fulfilment_options"
     tenant_id: str = Field(primary_key=True, max_length=64)
     id: str = Field(primary_key=True, max_length=64)

@@ -16,17 +16,17 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from clients.temporal import ensure_search_attributes
+from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
 from fulfillment.logs import configure_logging
-from fulfillment.settings import Settings
 from storage import tenants
 from storage.engine import make_engine, migrate
 from tests.push_fakes import PushFakes
 from tests.push_fakes import start as start_push_fakes
 from tests.receiver import Receiver
 from tests.support import ApiClient, free_port, serving
-from workers.sessions import running_workers
-from workers.temporal_client import ensure_search_attributes
+from workers.worker import running_workers
 from workflows import search_attributes as sa
 
 configure_logging("pretty", "WARNING")

@@ -15,7 +15,7 @@ import aiohttp
 import uvicorn
 
 from api.app import create_app
-from fulfillment.settings import Settings
+from config.settings import Settings
 
 
 @asynccontextmanager

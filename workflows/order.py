@@ -12,26 +12,21 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.errors import DomainError
-    from domain.model import CamelModel
+    from activities.orders import OrderActivities
+    from domain.errors import Conflict, DomainError, FieldError, to_failure
     from domain.orders import (
         ACTIVE,
-        Action,
-        Consumer,
-        FulfillableConfig,
-        FulfillmentUpdate,
-        ModificationConfig,
+        FulfillmentCommand,
+        Modify,
         Order,
+        OrderAction,
         OrderChange,
         OrderEvent,
-        OrderPatch,
-        Routed,
+        OrderStart,
         RouteRequest,
         SessionMove,
-        Shipment,
         apply_patch,
         check_fulfillment_update,
         check_patch,
@@ -42,39 +37,6 @@ with workflow.unsafe.imports_passed_through():
 
 LOCAL = timedelta(seconds=30)
 REMOTE = timedelta(seconds=60)
-
-
-class OrderStart(CamelModel):
-    order: Order
-    fulfillable: FulfillableConfig
-
-
-class Modify(CamelModel):
-    patch: OrderPatch
-    config: ModificationConfig
-    user: str
-
-
-class OrderAction(CamelModel):
-    name: Action
-    consumer: Consumer | None = None
-    admin: bool = False
-    user: str
-
-
-class FulfillmentCommand(CamelModel):
-    fulfillment_id: str
-    shipment: Shipment | None = None
-    update: FulfillmentUpdate | None = None
-
-
-def _refuse(e: DomainError) -> ApplicationError:
-    return ApplicationError(
-        e.detail,
-        {"status": e.status, "errors": [x.as_dict() for x in e.errors]},
-        type="DomainError",
-        non_retryable=True,
-    )
 
 
 @workflow.defn(name="Order")
@@ -114,13 +76,13 @@ class OrderWorkflow:
     def _closed(self) -> bool:
         return self._order.status == "CANCELLED"
 
-    @workflow.query(name="order")
+    @workflow.query
     def order(self) -> Order:
         return self._order
 
     # Modifications
 
-    @workflow.update(name="modify")
+    @workflow.update
     async def modify(self, request: Modify) -> Order:
         user = None if request.config.actor_anonymization else request.user
         self._order, changes = apply_patch(self._order, request.patch, workflow.now(), user)
@@ -134,14 +96,14 @@ class OrderWorkflow:
         try:
             check_patch(self._order, request.patch, request.config)
         except DomainError as e:
-            raise _refuse(e) from None
+            raise to_failure(e) from None
 
     def _started(self) -> bool:
         return any(f.status != "open" or f.shipments for f in self._order.fulfillments)
 
     # Actions
 
-    @workflow.update(name="act")
+    @workflow.update
     async def act(self, action: OrderAction) -> Order:
         o = self._order
         before = o.status
@@ -167,16 +129,16 @@ class OrderWorkflow:
     def _validate_act(self, action: OrderAction) -> None:
         status = self._order.status
         if action.name == "MARK_PAID" and (self._order.payment_status == "PAID" or status != "OPEN"):
-            raise _refuse(_conflict("ALREADY_PAID", "the order is paid already or no longer open", "name"))
+            raise to_failure(_conflict("ALREADY_PAID", "the order is paid already or no longer open", "name"))
         if action.name == "UPDATE_CONSUMER" and (action.consumer is None or status not in ACTIVE):
-            raise _refuse(
+            raise to_failure(
                 _conflict("CONSUMER_LOCKED", "give a consumer; only an open order's can change", "consumer")
             )
         if action.name == "CANCEL":
             if status in ("CANCELLED", "DELIVERED"):
-                raise _refuse(_conflict("ORDER_CLOSED", f"a {status} order cannot be cancelled", "name"))
+                raise to_failure(_conflict("ORDER_CLOSED", f"a {status} order cannot be cancelled", "name"))
             if status != "OPEN" and not action.admin:
-                raise _refuse(
+                raise to_failure(
                     DomainError.forbidden(
                         "an order that is fulfillable is cancelled from the admin side (admin scope)"
                     )
@@ -184,7 +146,7 @@ class OrderWorkflow:
 
     # Fulfillments
 
-    @workflow.update(name="fulfillment")
+    @workflow.update
     async def fulfillment(self, command: FulfillmentCommand) -> Order:
         o = self._order
         f = next(f for f in o.fulfillments if f.id == command.fulfillment_id)
@@ -208,8 +170,8 @@ class OrderWorkflow:
         before, o.status = o.status, rolled_up(o)
         if o.status != before:
             await self._record(f"order.{o.status.lower()}")
-        await workflow.execute_activity(
-            "move_fulfillment_session",
+        await workflow.execute_activity_method(
+            OrderActivities.move_fulfillment_session,
             SessionMove(
                 tenant=o.tenant, session_id=f.session_id, process_type=f.process_type, status=f.status
             ),
@@ -230,7 +192,7 @@ class OrderWorkflow:
             elif command.update is not None:
                 check_fulfillment_update(found[0], command.update)
         except DomainError as e:
-            raise _refuse(e) from None
+            raise to_failure(e) from None
 
     # Steps
 
@@ -238,10 +200,9 @@ class OrderWorkflow:
         o = self._order
         o.status = "LOCKED"
         self._generation += 1
-        routed = await workflow.execute_activity(
-            "route_order",
+        routed = await workflow.execute_activity_method(
+            OrderActivities.route_order,
             RouteRequest(order=o, generation=self._generation),
-            result_type=Routed,
             start_to_close_timeout=REMOTE,
         )
         if self._closed():  # cancelled while routing
@@ -263,15 +224,17 @@ class OrderWorkflow:
             ],
             unfulfilledItems=routed.unfulfilled,
         )
-        await workflow.execute_activity("start_fulfillment_sessions", o, start_to_close_timeout=REMOTE)
+        await workflow.execute_activity_method(
+            OrderActivities.start_fulfillment_sessions, o, start_to_close_timeout=REMOTE
+        )
 
     async def _cancel_sessions(self) -> None:
         o = self._order
         for f in o.fulfillments:
             if f.status != "delivered":
                 f.status = "cancelled"
-                await workflow.execute_activity(
-                    "move_fulfillment_session",
+                await workflow.execute_activity_method(
+                    OrderActivities.move_fulfillment_session,
                     SessionMove(
                         tenant=o.tenant,
                         session_id=f.session_id,
@@ -299,12 +262,12 @@ class OrderWorkflow:
         workflow.set_current_details(
             f"**{o.status}** (version {o.version}), {len(o.fulfillments)} fulfillment(s)"
         )
-        await workflow.execute_local_activity(
-            "record_order_change", OrderChange(order=o, events=[event]), start_to_close_timeout=LOCAL
+        await workflow.execute_local_activity_method(
+            OrderActivities.record_order_change,
+            OrderChange(order=o, events=[event]),
+            start_to_close_timeout=LOCAL,
         )
 
 
 def _conflict(code: str, message: str, field: str) -> DomainError:
-    from domain.errors import Conflict, FieldError
-
     return Conflict([FieldError(code, message, field)])

@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.push.deliver import PushActivities
     from domain.push import PushJob, PushRequest
 
 RETRY = RetryPolicy(
@@ -30,8 +31,8 @@ class PushDeliveryWorkflow:
         async def one(device_id: str) -> str:
             try:
                 return str(
-                    await workflow.execute_activity(
-                        "send_push",
+                    await workflow.execute_activity_method(
+                        PushActivities.send_push,
                         PushRequest(tenant=job.tenant, device_id=device_id, event=job.event),
                         start_to_close_timeout=timedelta(seconds=30),
                         retry_policy=RETRY,

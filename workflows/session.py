@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.sessions import SessionActivities
+    from domain.errors import to_failure
     from domain.process import TimerStep
     from domain.session import (
         ActionNotAllowed,
@@ -25,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
 
-RECORD = "record_session_change"
 TIMER_ACTOR = "system:timer"
 
 
@@ -73,7 +73,7 @@ class SessionWorkflow:
         state = self._definition.state(self._status)
         return next((step for step in state.steps if isinstance(step, TimerStep)), None) if state else None
 
-    @workflow.update(name="act")
+    @workflow.update
     async def act(self, request: ActionRequest) -> SessionView:
         return await self._transition(request)
 
@@ -82,20 +82,15 @@ class SessionWorkflow:
         try:
             next_status(self._definition, self._status, request.action)
         except ActionNotAllowed as e:
-            raise ApplicationError(
-                str(e),
-                {"status": e.status, "allowedActions": e.allowed},
-                type="ActionNotAllowed",
-                non_retryable=True,
-            ) from None
+            raise to_failure(e) from None
 
-    @workflow.update(name="view_when_recorded")
+    @workflow.update
     async def view_when_recorded(self) -> SessionView:
         """The current view once it is in the read model (used right after start)."""
         await workflow.wait_condition(lambda: self._recorded >= self._revision)
         return self.view()
 
-    @workflow.query(name="view")
+    @workflow.query
     def view(self) -> SessionView:
         return SessionView(
             id=self._start.session_id,
@@ -138,8 +133,8 @@ class SessionWorkflow:
         workflow.upsert_search_attributes([sa.STATUS.value_set(view.status)])
         allowed = ", ".join(view.allowed_actions) or "none"
         workflow.set_current_details(f"**{view.status}** (revision {view.revision}); allowed: {allowed}")
-        await workflow.execute_local_activity(
-            RECORD,
+        await workflow.execute_local_activity_method(
+            SessionActivities.record_session_change,
             SessionChange(view=view, revision=revision),
             start_to_close_timeout=timedelta(seconds=15),
         )

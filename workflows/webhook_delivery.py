@@ -15,8 +15,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import WebhookActivities
     from domain.events import Event
-    from domain.webhooks import DeliveryRequest, DeliveryResult, Outcome, PendingEvents, WebhookTarget
+    from domain.webhooks import DeliveryRequest, Outcome, WebhookTarget
 
 IDLE = timedelta(minutes=1)
 MAX_WAIT = timedelta(hours=24)
@@ -28,7 +29,7 @@ class WebhookDeliveryWorkflow:
     def __init__(self) -> None:
         self._pokes = 0
 
-    @workflow.signal(name="poke")
+    @workflow.signal
     def poke(self, sequence: int) -> None:
         self._pokes += 1
 
@@ -36,10 +37,9 @@ class WebhookDeliveryWorkflow:
     async def run(self, target: WebhookTarget) -> str:
         while True:
             seen = self._pokes
-            pending = await workflow.execute_local_activity(
-                "webhook_pending",
+            pending = await workflow.execute_local_activity_method(
+                WebhookActivities.webhook_pending,
                 target,
-                result_type=PendingEvents,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=INFRA_RETRY,
             )
@@ -61,8 +61,8 @@ class WebhookDeliveryWorkflow:
     async def _deliver(self, target: WebhookTarget, event: Event) -> Outcome:
         attempts = len(target.schedule) + 1
         for attempt in range(1, attempts + 1):
-            result = await workflow.execute_local_activity(
-                "deliver_webhook",
+            result = await workflow.execute_local_activity_method(
+                WebhookActivities.deliver_webhook,
                 DeliveryRequest(
                     tenant=target.tenant,
                     webhook_id=target.webhook_id,
@@ -71,7 +71,6 @@ class WebhookDeliveryWorkflow:
                     final=attempt == attempts,
                     now=workflow.now(),
                 ),
-                result_type=DeliveryResult,
                 # The HTTP call has 15 s; past 20 s the worker is presumed dead and the attempt is retried.
                 start_to_close_timeout=timedelta(seconds=20),
                 retry_policy=INFRA_RETRY,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,8 @@ from activities.push.apns import ApnsSender
 from activities.push.fcm import FcmSender
 from activities.push.result import SendResult
 from activities.push.webpush import WebPushSender
+from config.settings import Settings
+from domain.ids import push_message_id
 from domain.push import (
     ApnsCredentials,
     FcmCredentials,
@@ -26,7 +27,6 @@ from domain.push import (
     WebPushSubscription,
     render,
 )
-from fulfillment.settings import Settings
 from storage import push
 
 log = structlog.get_logger(__name__)
@@ -90,8 +90,7 @@ class PushActivities:
         if platform == "fcm":
             return await self._fcm.send(app_id, FcmCredentials.model_validate(credentials), str(token), note)
         if platform == "apns":
-            # The same id on every retry, so the device can drop a repeat.
-            apns_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{request.event.id}/{request.device_id}"))
+            apns_id = push_message_id(request.event.id, request.device_id)
             return await self._apns.send(
                 app_id, ApnsCredentials.model_validate(credentials), str(token), note, apns_id
             )

@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import uuid
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api import session_client
-from api.deps import EngineDep, SettingsDep, TemporalDep, require
-from api.errors import ApiError
+from api.deps import EngineDep, SessionsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
+from clients.temporal import WorkflowNotFound, refused
+from domain.ids import new_session_id
 from domain.model import CamelModel
-from domain.session import ActionRequest, Revision, SessionStart, SessionView
+from domain.session import ActionNotAllowed, ActionRequest, Revision, SessionStart, SessionView
 from storage import processes, sessions
 from storage.tenants import Principal
 
 router = APIRouter(tags=["sessions"])
 Reader = Annotated[Principal, Depends(require("sessions:read"))]
 Writer = Annotated[Principal, Depends(require("sessions:write"))]
-T = TypeVar("T")
 MAX_CONTEXT_BYTES = 32 * 1024
 
 
@@ -80,23 +72,12 @@ def _actor(p: Principal, given: str | None) -> str:
     return given or f"key:{p.key_id}"
 
 
-async def _bounded(call: Awaitable[T], settings_timeout: float) -> T:
-    """Temporal calls wait for a worker; answer 503 instead of hanging when none answers."""
-    try:
-        return await asyncio.wait_for(call, settings_timeout)
-    except TimeoutError:
-        raise ApiError(
-            503, "NO_WORKER", "no worker answered in time; retry with the same Idempotency-Key"
-        ) from None
-
-
 @router.post("/sessions", status_code=201, response_model=SessionView)
 async def create_session(
     request: Request,
     body: CreateSession,
     engine: EngineDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    client: SessionsDep,
     p: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -104,11 +85,9 @@ async def create_session(
     definition = await run_in_threadpool(
         processes.get, engine, p.tenant, body.process_type, body.process_version
     )
-    seed = f"{p.tenant}:{idempotency_key}" if idempotency_key else None
-    session_id = "ses_" + (hashlib.sha256(seed.encode()).hexdigest()[:24] if seed else uuid.uuid4().hex[:24])
     start = SessionStart(
         tenant=p.tenant,
-        session_id=session_id,
+        session_id=new_session_id(p.tenant, idempotency_key),
         cart_id=body.cart_id,
         reference=body.reference,
         context=body.context,
@@ -117,9 +96,7 @@ async def create_session(
     )
 
     async def respond() -> tuple[int, Any]:
-        view = await _bounded(
-            session_client.start(client, settings.task_queue, start), settings.api_timeout_seconds
-        )
+        view = await client.start(start)
         return 201, view.model_dump(mode="json")
 
     fingerprint = request_hash(request, body.model_dump(mode="json"))
@@ -152,14 +129,12 @@ async def list_sessions(
 
 
 @router.get("/sessions/{session_id}", response_model=SessionView)
-async def get_session(session_id: str, client: TemporalDep, settings: SettingsDep, p: Reader) -> SessionView:
+async def get_session(session_id: str, client: SessionsDep, p: Reader) -> SessionView:
     """The current state, read from the session's workflow (strongly consistent)."""
     try:
-        return await _bounded(session_client.view(client, p.tenant, session_id), settings.api_timeout_seconds)
-    except RPCError as e:
-        if e.status == RPCStatusCode.NOT_FOUND:
-            raise _not_found(session_id) from None
-        raise
+        return await client.view(p.tenant, session_id)
+    except WorkflowNotFound as e:
+        raise _not_found(e, session_id) from None
 
 
 @router.post("/sessions/{session_id}/actions", response_model=SessionView)
@@ -168,8 +143,7 @@ async def act_on_session(
     session_id: str,
     body: ActionBody,
     engine: EngineDep,
-    client: TemporalDep,
-    settings: SettingsDep,
+    client: SessionsDep,
     p: Writer,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -181,26 +155,13 @@ async def act_on_session(
     async def respond() -> tuple[int, Any]:
         try:
             update_id = f"act:{idempotency_key}" if idempotency_key else None
-            view = await _bounded(
-                session_client.act(client, p.tenant, session_id, action, update_id),
-                settings.api_timeout_seconds,
-            )
-        except WorkflowUpdateFailedError as e:
-            cause = e.cause
-            if isinstance(cause, ApplicationError) and cause.type == "ActionNotAllowed":
-                detail = cause.details[0] if cause.details else {}
-                raise _not_allowed(
-                    body.action, detail.get("status"), detail.get("allowedActions", [])
-                ) from None
-            raise
-        except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND:
-                raise
+            view = await client.act(p.tenant, session_id, action, update_id)
+        except WorkflowNotFound as e:
             # Not found is also what a finished session's workflow answers: tell the two apart.
             stored = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
             if stored is None:
-                raise _not_found(session_id) from None
-            raise _not_allowed(body.action, stored.status, []) from None
+                raise _not_found(e, session_id) from None
+            raise ActionNotAllowed(body.action, stored.status, []) from None
         return 200, view.model_dump(mode="json")
 
     fingerprint = request_hash(request, body.model_dump(mode="json"))
@@ -214,16 +175,5 @@ async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader) -> list[Rev
     return [RevisionOut.model_validate(r.model_dump(exclude={"tenant", "cart_id"})) for r in revisions]
 
 
-def _not_found(session_id: str) -> ApiError:
-    return ApiError(404, "SESSION_NOT_FOUND", f"no session {session_id!r}", "id")
-
-
-def _not_allowed(action: str, status: str | None, allowed: list[str]) -> ApiError:
-    return ApiError(
-        409,
-        "ACTION_NOT_ALLOWED",
-        f"action {action!r} is not allowed in status {status!r}",
-        "action",
-        currentStatus=status,
-        allowedActions=allowed,
-    )
+def _not_found(e: WorkflowNotFound, session_id: str) -> Exception:
+    return refused(e, "SESSION_NOT_FOUND", f"no session {session_id!r}", "id")

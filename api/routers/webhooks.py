@@ -6,17 +6,16 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import Field, field_validator
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
-from activities.fanout import Publisher
-from activities.urls import UnsafeUrl, check_url
-from api.deps import EngineDep, SettingsDep, require
+from api.deps import EngineDep, PublisherDep, SettingsDep, require
 from api.errors import ApiError
 from domain.events import known_filter
 from domain.model import CamelModel
+from egress.urls import UnsafeUrl, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
 from storage.tenants import Principal
@@ -96,14 +95,6 @@ def _from_row(model: type[M], row: SQLModel) -> M:
 
 def _out(row: WebhookRow) -> WebhookOut:
     return _from_row(WebhookOut, row)
-
-
-def publisher(request: Request) -> Publisher:
-    found: Publisher = request.app.state.publisher
-    return found
-
-
-PublisherDep = Annotated[Publisher, Depends(publisher)]
 
 
 async def _safe(url: str, allow_private: bool) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from domain.sourcing.model import (
     Line,
     Plan,
-    PlanFulfilment,
+    PlanFulfillment,
     PlanLine,
     SourcingProfile,
     SourcingRequest,
@@ -179,15 +179,15 @@ def _unfulfilled(
 
 
 def _plan(net: Network, p: Problem, c: Candidate, req: SourcingRequest, rank: int, best: Candidate) -> Plan:
-    fulfilments = []
+    fulfillments = []
     for member, take in zip(c.members, c.take, strict=True):
         if take.sum() == 0:
             continue
         ref = net.refs[int(p.loc[member])]
-        fulfilments.append(
-            PlanFulfilment(
+        fulfillments.append(
+            PlanFulfillment(
                 location_ref=ref,
-                fulfilment_type=req.order_type,
+                fulfillment_type=req.order_type,
                 eta_hours=float(p.eta[member]),
                 distance_km=round(float(p.dist[member]), 3),
                 transfer_to=req.pickup_ref if req.order_type == "CC" and ref != req.pickup_ref else None,
@@ -197,7 +197,7 @@ def _plan(net: Network, p: Problem, c: Candidate, req: SourcingRequest, rank: in
             )
         )
     return Plan(
-        fulfilments=fulfilments,
+        fulfillments=fulfillments,
         unfulfilled_units=c.unfulfilled,
         splits=c.splits,
         cost=round(c.cost, 4),

@@ -1,4 +1,4 @@
-"""What the fulfilment options workflow and its activity exchange."""
+"""What the fulfillment options workflow and its activity exchange."""
 
 from __future__ import annotations
 
@@ -24,7 +24,3 @@ class OptionsAnswer(CamelModel):
 # flexType and flexVersion name the workflow type that computes the options: a new version is a
 # new workflow type, so requests in flight keep the logic they started with.
 WORKFLOW_TYPES = {(FLEX_TYPE, FLEX_VERSION): "FulfilmentOptions.DEFAULT.v1"}
-
-
-def options_workflow_id(tenant: str, options_id: str) -> str:
-    return f"options:{tenant}:{options_id}"

@@ -28,8 +28,8 @@ class Location(CamelModel):
         description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
     )
     capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
-    daily_capacity: int | None = Field(None, ge=0, description="Fulfilments a day; null: unlimited.")
-    capacity_used: int = Field(0, ge=0, description="Fulfilments taken today.")
+    daily_capacity: int | None = Field(None, ge=0, description="Fulfillments a day; null: unlimited.")
+    capacity_used: int = Field(0, ge=0, description="Fulfillments taken today.")
     priority: int = 0
     network_tags: list[str] = Field(default_factory=list)
     lead_time_hours: float = Field(4, ge=0, description="Hours from assignment to dispatch (or to pickup).")
@@ -74,7 +74,7 @@ class SourcingProfile(CamelModel):
     )
     max_split: int = Field(3, ge=0, le=10, description="At most this many extra locations per plan.")
     max_distance_km: float | None = Field(None, gt=0, description="Home delivery fence; null: none.")
-    shipment_cost: float = Field(5.0, ge=0, description="Cost of each fulfilment (location) in a plan.")
+    shipment_cost: float = Field(5.0, ge=0, description="Cost of each fulfillment (location) in a plan.")
     cost_per_unit_km: float = Field(0.01, ge=0, description="Cost of carrying one unit one kilometre.")
     speed_kmh: float = Field(60, gt=0, description="Carrier speed for the distance part of an ETA.")
     allow_transfers: bool = Field(
@@ -111,9 +111,9 @@ class PlanLine(CamelModel):
     quantity: int
 
 
-class PlanFulfilment(CamelModel):
+class PlanFulfillment(CamelModel):
     location_ref: str
-    fulfilment_type: OrderType
+    fulfillment_type: OrderType
     eta_hours: float
     distance_km: float
     transfer_to: str | None = None
@@ -121,7 +121,7 @@ class PlanFulfilment(CamelModel):
 
 
 class Plan(CamelModel):
-    fulfilments: list[PlanFulfilment]
+    fulfillments: list[PlanFulfillment]
     unfulfilled_units: int
     splits: int
     cost: float

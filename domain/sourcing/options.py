@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
 
+from domain import ids
+from domain.errors import DomainError, FieldError
 from domain.model import CamelModel
 from domain.sourcing.eta import format_hours
 from domain.sourcing.model import Line, Plan, SourcingRequest, SourcingResult
@@ -76,6 +78,28 @@ class OptionsRequest(CamelModel):
         )
 
 
+def check_request(request: OptionsRequest, known: Callable[[str], bool]) -> None:
+    """Refuse what cannot be sourced: the API before a workflow starts, the activity against the
+    network it computes on (which may have changed since). `known` tells a known location ref."""
+    ref = request.location_ref
+    has_ref = ref is not None and known(ref)
+    if request.order_type == "CC" and not has_ref:
+        raise DomainError([FieldError("UNKNOWN_LOCATION", f"no pickup location {ref!r}", "locationRef")])
+    address = request.address
+    has_point = address is not None and None not in (address.latitude, address.longitude)
+    if request.order_type == "HD" and not has_point and not has_ref:
+        raise DomainError(
+            [
+                FieldError(
+                    "ADDRESS_COORDINATES_REQUIRED",
+                    "home delivery needs address.latitude and address.longitude, "
+                    "or a known locationRef to measure from",
+                    "address.latitude",
+                )
+            ]
+        )
+
+
 def answer(
     options_id: str,
     request: OptionsRequest,
@@ -123,7 +147,7 @@ def _plan(
     created_on: datetime,
     exceptions: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    plan_id = str(uuid.uuid5(uuid.UUID(options_id), str(n)))
+    plan_id = ids.plan_id(options_id, n)
     return {
         "id": plan_id,
         "planId": plan_id,
@@ -135,13 +159,13 @@ def _plan(
         "splits": plan.splits,
         "fulfilments": [
             {
-                "fulfilmentType": f.fulfilment_type,
+                "fulfilmentType": f.fulfillment_type,
                 "locationRef": f.location_ref,
                 "eta": format_hours(f.eta_hours),
                 "items": [{"skuRef": line.sku_ref, "availableQty": line.quantity} for line in f.lines],
                 **({"transferTo": f.transfer_to} if f.transfer_to else {}),
             }
-            for f in plan.fulfilments
+            for f in plan.fulfillments
         ],
         "exceptions": exceptions,
         "attributes": [
@@ -149,7 +173,7 @@ def _plan(
             {
                 "name": "distanceKm",
                 "type": "STRING",
-                "value": f"{max((f.distance_km for f in plan.fulfilments), default=0):.1f}",
+                "value": f"{max((f.distance_km for f in plan.fulfillments), default=0):.1f}",
             },
             {"name": "splits", "type": "INTEGER", "value": plan.splits},
             {"name": "unfulfilledUnits", "type": "INTEGER", "value": plan.unfulfilled_units},

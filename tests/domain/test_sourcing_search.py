@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.sourcing import WHEN, network, order
 from domain.sourcing import exact
 from domain.sourcing.engine import prepare
 from domain.sourcing.model import SourcingProfile
 from domain.sourcing.search import Problem, evaluate, evaluate_many, first_of_each, search
+from domain.sourcing.synthetic import WHEN, network, order
 
 
 def problem(seed: int, size: int, kind: str, density: float, lines: int) -> Problem:

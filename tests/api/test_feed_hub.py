@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from api.feed import Connection, Hub
+from config.settings import Settings
 from domain.feed import FeedFilter
-from fulfillment.settings import Settings
 from storage import events
 from storage.engine import session_scope
 from tests.support import eventually

@@ -17,10 +17,10 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from api import session_client
+from clients.sessions import SessionClient
+from config.settings import Settings
 from domain.builtins import WEB_ORDER
 from domain.session import ActionRequest, SessionStart
-from fulfillment.settings import Settings
 from storage import events, sessions, webhooks
 from tests.receiver import Receiver
 from tests.support import eventually
@@ -63,7 +63,9 @@ async def polling(client: Client, queue: str, pid: int) -> bool:
 async def walk(client: Client, tenant: str, session_id: str, actions: list[str]) -> str:
     status = ""
     for action in actions:
-        status = (await session_client.act(client, tenant, session_id, ActionRequest(action=action))).status
+        status = (
+            await SessionClient(client, "", None).act(tenant, session_id, ActionRequest(action=action))
+        ).status
     return status
 
 
@@ -85,7 +87,7 @@ async def test_sigkilled_worker_loses_no_session(
             for i in range(SESSIONS)
         ]
         for start in starts:
-            await session_client.start(temporal_client, queue, start)
+            await SessionClient(temporal_client, queue, None).start(start)
             await walk(temporal_client, tenant, start.session_id, ["confirm"])
 
         in_flight = [
@@ -129,7 +131,7 @@ async def test_worker_killed_mid_delivery_loses_no_event(
         start = SessionStart(
             tenant=tenant, session_id=f"ses_{uuid.uuid4().hex[:12]}", cart_id="c", definition=WEB_ORDER
         )
-        await session_client.start(temporal_client, queue, start)
+        await SessionClient(temporal_client, queue, None).start(start)
         await walk(temporal_client, tenant, start.session_id, ["confirm", "pick"])
         await endpoint.wait_for(1, accepted_only=False)  # the first delivery is at the receiver, unanswered
         first.send_signal(signal.SIGKILL)

@@ -20,7 +20,7 @@ class Settings(BaseSettings):
         "fulfillment-notifications", description="Task queue of webhook and push deliveries."
     )
     sourcing_task_queue: str = Field(
-        "fulfillment-sourcing", description="Task queue of fulfilment options runs."
+        "fulfillment-sourcing", description="Task queue of fulfillment options runs."
     )
     worker_queues: str = Field(
         "sessions,notifications,sourcing", description="Which queues `fulfillment worker` serves."

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api import session_client
+from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
 from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionStart
@@ -26,22 +26,24 @@ def _start(definition: ProcessDefinition) -> SessionStart:
     )
 
 
+def on(env: WorkflowEnvironment) -> SessionClient:
+    return SessionClient(env.client, QUEUE, None)
+
+
 async def test_uncollected_click_and_collect_expires_after_three_days(
     skipping: WorkflowEnvironment, engine: Engine
 ) -> None:
     start = _start(CLICK_AND_COLLECT)
-    await session_client.start(skipping.client, QUEUE, start)
+    await on(skipping).start(start)
     for action in ("confirm", "pick", "mark_ready"):
-        await session_client.act(skipping.client, "timers", start.session_id, ActionRequest(action=action))
-    ready_at = (await session_client.view(skipping.client, "timers", start.session_id)).updated_at
+        await on(skipping).act("timers", start.session_id, ActionRequest(action=action))
+    ready_at = (await on(skipping).view("timers", start.session_id)).updated_at
 
     await skipping.sleep(timedelta(days=2, hours=23))
-    assert (
-        await session_client.view(skipping.client, "timers", start.session_id)
-    ).status == "READY_FOR_PICKUP"
+    assert (await on(skipping).view("timers", start.session_id)).status == "READY_FOR_PICKUP"
 
     await skipping.sleep(timedelta(hours=1))
-    final = await session_client.view(skipping.client, "timers", start.session_id)
+    final = await on(skipping).view("timers", start.session_id)
     assert final.status == "NOT_COLLECTED" and final.terminal
     assert timedelta(days=3) <= final.updated_at - ready_at < timedelta(days=3, seconds=1)
     last = sessions.cart_revisions(engine, "timers", start.cart_id)[-1]
@@ -50,15 +52,13 @@ async def test_uncollected_click_and_collect_expires_after_three_days(
 
 async def test_an_action_before_the_timer_cancels_it(skipping: WorkflowEnvironment) -> None:
     start = _start(WEB_ORDER)
-    await session_client.start(skipping.client, QUEUE, start)
+    await on(skipping).start(start)
     for action in ("confirm", "pick", "pack", "ship", "deliver"):
-        await session_client.act(skipping.client, "timers", start.session_id, ActionRequest(action=action))
+        await on(skipping).act("timers", start.session_id, ActionRequest(action=action))
     await skipping.sleep(timedelta(days=13))
-    await session_client.act(
-        skipping.client, "timers", start.session_id, ActionRequest(action="request_return")
-    )
+    await on(skipping).act("timers", start.session_id, ActionRequest(action="request_return"))
     await skipping.sleep(timedelta(days=30))
-    view = await session_client.view(skipping.client, "timers", start.session_id)
+    view = await on(skipping).view("timers", start.session_id)
     assert view.status == "RETURN_REQUESTED" and view.revision == 6
 
 
@@ -81,10 +81,10 @@ async def test_timer_of_a_registered_definition(skipping: WorkflowEnvironment) -
         }
     )
     start = _start(definition)
-    created = await session_client.start(skipping.client, QUEUE, start)
+    created = await on(skipping).start(start)
     await skipping.sleep(timedelta(minutes=59))
-    assert (await session_client.view(skipping.client, "timers", start.session_id)).status == "OPEN"
+    assert (await on(skipping).view("timers", start.session_id)).status == "OPEN"
     await skipping.sleep(timedelta(minutes=1))
-    final = await session_client.view(skipping.client, "timers", start.session_id)
+    final = await on(skipping).view("timers", start.session_id)
     assert final.status == "LAPSED"
     assert timedelta(hours=1) <= final.updated_at - created.updated_at < timedelta(hours=1, seconds=1)

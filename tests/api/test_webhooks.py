@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from activities.urls import UnsafeUrl, check_url
+from egress.urls import UnsafeUrl, check_url
 from tests.receiver import Endpoint, Receiver
 from tests.support import ApiClient
 

@@ -1,6 +1,9 @@
-"""Workers: session workflows on one task queue, webhook (and later push) deliveries on another.
+"""The worker: sessions and orders on one task queue, webhook and push deliveries on another, fulfillment
+options on a third.
 
-`fulfillment worker` runs both; they scale apart by running workers with FULFILLMENT_WORKER_QUEUES.
+`fulfillment worker` runs every queue; they scale apart by running workers with
+FULFILLMENT_WORKER_QUEUES. Here activities get what they need from the client side (the event
+publisher, the session client): activities never import `clients` themselves.
 """
 
 from __future__ import annotations
@@ -17,16 +20,17 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.fanout import Publisher
 from activities.orders import OrderActivities
 from activities.push.deliver import PushActivities
 from activities.sessions import SessionActivities
 from activities.sourcing import SourcingActivities
 from activities.webhooks import WebhookActivities
-from fulfillment.settings import Settings
+from clients.events import Publisher
+from clients.sessions import SessionClient
+from clients.temporal import connect, ensure_search_attributes
+from config.settings import Settings
 from storage.engine import make_engine
-from workers.temporal_client import connect, ensure_search_attributes
-from workflows.fulfilment_options import FulfilmentOptionsWorkflow
+from workflows.fulfillment_options import FulfillmentOptionsWorkflow
 from workflows.order import OrderWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
@@ -49,7 +53,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=32))
         workers: list[Worker] = []
         if "sessions" in queues:
-            order_acts = OrderActivities(engine, client, pub, settings.task_queue)
+            order_acts = OrderActivities(engine, SessionClient(client, settings.task_queue, None), pub)
             workers.append(
                 Worker(
                     client,
@@ -83,8 +87,8 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                 Worker(
                     client,
                     task_queue=settings.sourcing_task_queue,
-                    workflows=[FulfilmentOptionsWorkflow],
-                    activities=[SourcingActivities(engine).compute_fulfilment_options],
+                    workflows=[FulfillmentOptionsWorkflow],
+                    activities=[SourcingActivities(engine).compute_fulfillment_options],
                     activity_executor=executor,
                 )
             )

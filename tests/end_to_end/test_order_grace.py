@@ -9,12 +9,13 @@ from sqlalchemy.engine import Engine
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from domain.orders import FulfillableConfig, Order, OrderCreate, new_order
+from config.settings import Settings
+from domain.ids import order_workflow_id
+from domain.orders import FulfillableConfig, Order, OrderAction, OrderCreate, OrderStart, new_order
 from domain.sourcing.model import InventoryPosition, Location
-from fulfillment.settings import Settings
 from storage import events, network, webhooks
 from tests.receiver import Receiver
-from workflows.order import OrderAction, OrderStart, OrderWorkflow
+from workflows.order import OrderWorkflow
 
 GRACE = 600
 
@@ -40,7 +41,7 @@ async def start_order(
     handle = await env.client.start_workflow(
         OrderWorkflow.run,
         OrderStart(order=order, fulfillable=FulfillableConfig(grace_period_seconds=GRACE)),
-        id=f"order:{tenant}:{order.id}",
+        id=order_workflow_id(tenant, order.id),
         task_queue=settings.task_queue,
     )
     return order, handle
@@ -80,7 +81,7 @@ async def test_an_order_cancelled_in_the_grace_period_is_never_fulfillable(
     order, handle = await start_order(skipping, skipping_settings, engine, tenant, paymentStatus="PAID")
     await skipping.sleep(timedelta(seconds=300))
     with skipping.auto_time_skipping_disabled():  # the cancel lands at 300 s, not after the next timer
-        await handle.execute_update("act", OrderAction(name="CANCEL", user="customer"), result_type=Order)
+        await handle.execute_update(OrderWorkflow.act, OrderAction(name="CANCEL", user="customer"))
     await skipping.sleep(timedelta(days=1))
     final = await handle.result()
     assert final.status == "CANCELLED" and final.fulfillments == []
@@ -95,7 +96,7 @@ async def test_an_unpaid_order_waits_for_payment(
     await skipping.sleep(timedelta(days=2))
     assert (await handle.query(OrderWorkflow.order)).status == "OPEN"
     with skipping.auto_time_skipping_disabled():
-        await handle.execute_update("act", OrderAction(name="MARK_PAID", user="psp"), result_type=Order)
+        await handle.execute_update(OrderWorkflow.act, OrderAction(name="MARK_PAID", user="psp"))
     await skipping.sleep(timedelta(seconds=1))  # the grace period, counted from placement, is long over
     assert (await handle.query(OrderWorkflow.order)).status == "PROMISED"
     assert types(engine, tenant, order.id) == ["order.created", "order.paid", "order.fulfillable"]

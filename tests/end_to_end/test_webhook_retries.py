@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
-from api import session_client
+from clients.sessions import SessionClient
+from config.settings import Settings
 from domain.builtins import WEB_ORDER
 from domain.session import ActionRequest, SessionStart
-from fulfillment.settings import Settings
 from storage import events, webhooks
 from storage.tables import WebhookAttemptRow
 from tests.receiver import Endpoint, Receiver
@@ -31,9 +31,10 @@ async def session(env: WorkflowEnvironment, settings: Settings, tenant: str, act
     start = SessionStart(
         tenant=tenant, session_id=f"ses_{uuid.uuid4().hex[:12]}", cart_id="c", definition=WEB_ORDER
     )
-    await session_client.start(env.client, settings.task_queue, start)
+    client = SessionClient(env.client, settings.task_queue, None)
+    await client.start(start)
     for action in actions:
-        await session_client.act(env.client, tenant, start.session_id, ActionRequest(action=action))
+        await client.act(tenant, start.session_id, ActionRequest(action=action))
     return start.session_id
 
 

@@ -19,7 +19,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from fulfillment.settings import Settings
+from config.settings import Settings
 from storage import events
 from storage.engine import session_scope
 from tests.support import ApiClient, eventually, free_port, serving

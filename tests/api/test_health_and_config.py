@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import aiohttp
 
+from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
-from fulfillment.settings import Settings
 from tests.support import ApiClient, free_port, serving
 from workflows import search_attributes as sa
 

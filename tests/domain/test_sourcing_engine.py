@@ -36,7 +36,7 @@ def hd(*lines: tuple[str, int], **kw: Any) -> SourcingRequest:
 
 
 def refs(plan: Any) -> list[str]:
-    return sorted(f.location_ref for f in plan.fulfilments)
+    return sorted(f.location_ref for f in plan.fulfillments)
 
 
 NET = Network.build(
@@ -75,7 +75,7 @@ def test_not_enough_stock() -> None:
         SourcingProfile(),
     )
     assert [(u.quantity, u.reason_code) for u in result.unfulfilled] == [(2, "NO_STOCK")]
-    assert sum(line.quantity for f in result.plans[0].fulfilments for line in f.lines) == 10
+    assert sum(line.quantity for f in result.plans[0].fulfillments for line in f.lines) == 10
 
 
 def test_max_split_is_respected() -> None:
@@ -149,13 +149,13 @@ def test_click_and_collect_only_from_the_pickup_location() -> None:
         handling_time=WEDNESDAY_NOON,
     )
     result = source(net, cc, SourcingProfile())
-    assert refs(result.plans[0]) == ["PICKUP"] and result.plans[0].fulfilments[0].fulfilment_type == "CC"
+    assert refs(result.plans[0]) == ["PICKUP"] and result.plans[0].fulfillments[0].fulfillment_type == "CC"
     assert [(u.sku_ref, u.reason_code) for u in result.unfulfilled] == [("B", "EXCLUDED_BY_PICKUP_LOCATION")]
 
     transfers = source(net, cc, SourcingProfile(allow_transfers=True))
     plan = transfers.plans[0]
     assert plan.unfulfilled_units == 0
-    moved = next(f for f in plan.fulfilments if f.location_ref == "OTHER")
+    moved = next(f for f in plan.fulfillments if f.location_ref == "OTHER")
     assert moved.transfer_to == "PICKUP"
     assert moved.eta_hours > 3 + 2  # its own lead time, the trip, and the pickup store's lead time
 

@@ -1,0 +1,84 @@
+"""Starting order workflows and sending them Updates: the Temporal calls behind the order routes."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
+
+from clients.temporal import WorkflowNotFound, call, refused
+from domain.ids import order_workflow_id
+from domain.orders import FulfillableConfig, FulfillmentCommand, Modify, Order, OrderAction, OrderStart
+from workflows import search_attributes as sa
+from workflows.order import OrderWorkflow
+
+A = TypeVar("A")
+
+
+class OrderClient:
+    def __init__(self, client: Client, task_queue: str, timeout: float | None) -> None:
+        self._client, self._queue, self._timeout = client, task_queue, timeout
+
+    def _handle(self, tenant: str, order_id: str) -> WorkflowHandle[OrderWorkflow, Order]:
+        return self._client.get_workflow_handle_for(OrderWorkflow.run, order_workflow_id(tenant, order_id))
+
+    async def start(self, order: Order, fulfillable: FulfillableConfig) -> None:
+        await call(
+            self._client.start_workflow(
+                OrderWorkflow.run,
+                OrderStart(order=order, fulfillable=fulfillable),
+                id=order_workflow_id(order.tenant, order.id),
+                task_queue=self._queue,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.TENANT, order.tenant),
+                        SearchAttributePair(sa.REFERENCE, order.tenant_order_id),
+                        SearchAttributePair(sa.STATUS, order.status),
+                    ]
+                ),
+                static_summary=f"order {order.tenant_order_id} ({len(order.order_line_items)} line(s))",
+            ),
+            self._timeout,
+        )
+
+    async def get(self, tenant: str, order_id: str) -> Order:
+        """The order as its workflow holds it (strongly consistent); `NotFound` naming the order."""
+        try:
+            return await call(self._handle(tenant, order_id).query(OrderWorkflow.order), self._timeout)
+        except WorkflowNotFound as e:
+            raise refused(e, "ORDER_NOT_FOUND", f"no order {order_id!r}", "id") from None
+
+    async def modify(self, tenant: str, order_id: str, modify: Modify) -> Order:
+        return await self._update(tenant, order_id, OrderWorkflow.modify, modify)
+
+    async def act(self, tenant: str, order_id: str, action: OrderAction) -> Order:
+        return await self._update(tenant, order_id, OrderWorkflow.act, action)
+
+    async def fulfillment(self, tenant: str, order_id: str, command: FulfillmentCommand) -> Order:
+        return await self._update(tenant, order_id, OrderWorkflow.fulfillment, command)
+
+    async def _update(
+        self,
+        tenant: str,
+        order_id: str,
+        update: UpdateMethodMultiParam[[OrderWorkflow, A], Order],
+        arg: A,
+    ) -> Order:
+        """A refused Update raises its domain error; an order that is not running, `NotFound`."""
+        try:
+            return await call(self._handle(tenant, order_id).execute_update(update, arg), self._timeout)
+        except WorkflowNotFound as e:
+            raise refused(e, "ORDER_NOT_FOUND", f"no open order {order_id!r}", "id") from None
+
+    async def exists(self, tenant: str, order_id: str) -> bool:
+        """Whether the order's workflow was ever started (running or closed)."""
+        try:
+            await self._handle(tenant, order_id).describe()
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True

@@ -1,0 +1,66 @@
+"""Starting, acting on and reading fulfillment sessions: the Temporal calls behind the session routes,
+and the ones order activities make to drive a fulfillment's session."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+
+from clients.temporal import call
+from domain.ids import session_workflow_id
+from domain.session import ActionRequest, SessionStart, SessionView
+from workflows import search_attributes as sa
+from workflows.session import SessionWorkflow
+
+
+class SessionClient:
+    """`timeout`: how long a call waits for a worker before `Unavailable`; None waits (in activities,
+    whose own timeout bounds the wait)."""
+
+    def __init__(self, client: Client, task_queue: str, timeout: float | None) -> None:
+        self._client, self._queue, self._timeout = client, task_queue, timeout
+
+    def _handle(self, tenant: str, session_id: str) -> WorkflowHandle[SessionWorkflow, SessionView]:
+        return self._client.get_workflow_handle_for(
+            SessionWorkflow.run, session_workflow_id(tenant, session_id)
+        )
+
+    async def start(self, start: SessionStart) -> SessionView:
+        """Start the session's workflow (or find it, for a retried start) and return it once recorded."""
+        d = start.definition
+        attributes = [
+            SearchAttributePair(sa.TENANT, start.tenant),
+            SearchAttributePair(sa.PROCESS_TYPE, d.type),
+            SearchAttributePair(sa.CART_ID, start.cart_id),
+            SearchAttributePair(sa.STATUS, d.initial_state),
+        ]
+        if start.reference:
+            attributes.append(SearchAttributePair(sa.REFERENCE, start.reference))
+        operation = WithStartWorkflowOperation(
+            SessionWorkflow.run,
+            start,
+            id=session_workflow_id(start.tenant, start.session_id),
+            task_queue=self._queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(attributes),
+            static_summary=f"{d.type} v{d.version} session for cart {start.cart_id}",
+            static_details=f"tenant {start.tenant}, reference {start.reference or '-'}",
+        )
+        return await call(
+            self._client.execute_update_with_start_workflow(
+                SessionWorkflow.view_when_recorded, start_workflow_operation=operation
+            ),
+            self._timeout,
+        )
+
+    async def act(
+        self, tenant: str, session_id: str, request: ActionRequest, update_id: str | None = None
+    ) -> SessionView:
+        """Apply an action; the same `update_id` twice applies it once. `ActionNotAllowed` when refused."""
+        return await call(
+            self._handle(tenant, session_id).execute_update(SessionWorkflow.act, request, id=update_id),
+            self._timeout,
+        )
+
+    async def view(self, tenant: str, session_id: str) -> SessionView:
+        return await call(self._handle(tenant, session_id).query(SessionWorkflow.view), self._timeout)

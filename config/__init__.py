@@ -1,0 +1,1 @@
+"""Settings: a leaf package every other one may import; it imports nothing of ours."""

@@ -1,0 +1,1 @@
+"""Calls out of the product to URLs that tenants and partners give: one address guard for all of them."""
