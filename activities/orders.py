@@ -9,7 +9,6 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.ports import EventPublisher, Sessions
-from activities.sourcing import NetworkCache
 from domain import ids
 from domain.builtins import BUILTINS
 from domain.errors import Conflict
@@ -19,6 +18,7 @@ from domain.session import ActionRequest, SessionStart, SessionView
 from domain.sourcing.engine import source
 from domain.sourcing.model import Line, SourcingRequest
 from storage import network, orders
+from storage.network import NetworkCache
 
 log = structlog.get_logger(__name__)
 PROCESS_FOR = {"HD": "WEB_ORDER", "CC": "CLICK_AND_COLLECT"}

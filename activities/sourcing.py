@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -13,35 +12,11 @@ from domain.errors import DomainError, to_failure
 from domain.sourcing import exact
 from domain.sourcing.engine import source
 from domain.sourcing.jobs import OptionsAnswer, OptionsJob
-from domain.sourcing.network import Network
 from domain.sourcing.options import answer, check_request
 from storage import network, options
+from storage.network import NetworkCache
 
 log = structlog.get_logger(__name__)
-
-
-class NetworkCache:
-    """One columnar network per tenant, rebuilt only when the tenant's network version moves."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._cached: dict[str, tuple[int, Network]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, tenant: str) -> Network:
-        current = network.version(self._engine, tenant)
-        cached = self._cached.get(tenant)
-        if cached and cached[0] == current:
-            return cached[1]
-        with self._lock:
-            cached = self._cached.get(tenant)
-            if cached and cached[0] == current:
-                return cached[1]
-            built = Network.build(
-                network.locations(self._engine, tenant), network.all_positions(self._engine, tenant)
-            )
-            self._cached[tenant] = (current, built)
-            return built
 
 
 def compute(engine: Engine, cache: NetworkCache, job: OptionsJob) -> dict[str, object]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ from sqlmodel import col, select
 
 from domain.errors import FieldError, NotFound
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
+from domain.sourcing.network import Network
 from storage.engine import session_scope
 from storage.tables import InventoryRow, LocationRow, NetworkVersionRow, SourcingProfileRow
 
@@ -152,3 +154,25 @@ def save_profile(
         else:
             row.body, row.updated_at = saved.model_dump(mode="json"), now
     return saved
+
+
+class NetworkCache:
+    """One columnar network per tenant, rebuilt only when the tenant's network version moves."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._cached: dict[str, tuple[int, Network]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, tenant: str) -> Network:
+        current = version(self._engine, tenant)
+        cached = self._cached.get(tenant)
+        if cached and cached[0] == current:
+            return cached[1]
+        with self._lock:
+            cached = self._cached.get(tenant)
+            if cached and cached[0] == current:
+                return cached[1]
+            built = Network.build(locations(self._engine, tenant), all_positions(self._engine, tenant))
+            self._cached[tenant] = (current, built)
+            return built

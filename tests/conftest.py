@@ -114,16 +114,24 @@ def skipping_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def skipping(engine: Engine, skipping_settings: Settings) -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server with the workers on it: timers and retry schedules take no time."""
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server alone: timers and retry schedules take no time."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(BIN / "temporal-test-server"),
     )
     await ensure_search_attributes(env.client)
-    async with running_workers(env.client, engine, skipping_settings):
-        yield env
+    yield env
     await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def skipping(
+    time_skipping: WorkflowEnvironment, engine: Engine, skipping_settings: Settings
+) -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping server with the real workers on it."""
+    async with running_workers(time_skipping.client, engine, skipping_settings):
+        yield time_skipping
 
 
 @pytest.fixture(scope="session")

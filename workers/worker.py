@@ -21,10 +21,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
-from activities.push.deliver import PushActivities
+from activities.push_delivery import PushActivities
 from activities.sessions import SessionActivities
 from activities.sourcing import SourcingActivities
-from activities.webhooks import WebhookActivities
+from activities.webhook_delivery import WebhookActivities
 from clients.events import Publisher
 from clients.sessions import SessionClient
 from clients.temporal import connect, ensure_search_attributes
@@ -37,6 +37,13 @@ from workflows.session import SessionWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow
 
 log = structlog.get_logger(__name__)
+# Which workflows each queue (FULFILLMENT_WORKER_QUEUES names) runs; every workflow type is in one.
+QUEUES: dict[str, tuple[type, ...]] = {
+    "sessions": (SessionWorkflow, OrderWorkflow),
+    "notifications": (WebhookDeliveryWorkflow, PushDeliveryWorkflow),
+    "sourcing": (FulfillmentOptionsWorkflow,),
+}
+ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
 
 
 def publisher(client: Client, engine: Engine, settings: Settings) -> Publisher:
@@ -58,7 +65,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                 Worker(
                     client,
                     task_queue=settings.task_queue,
-                    workflows=[SessionWorkflow, OrderWorkflow],
+                    workflows=QUEUES["sessions"],
                     activities=[
                         SessionActivities(engine, pub).record_session_change,
                         order_acts.record_order_change,
@@ -77,7 +84,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                 Worker(
                     client,
                     task_queue=settings.notifications_task_queue,
-                    workflows=[WebhookDeliveryWorkflow, PushDeliveryWorkflow],
+                    workflows=QUEUES["notifications"],
                     activities=[hooks.webhook_pending, hooks.deliver_webhook, pushes.send_push],
                     activity_executor=executor,
                 )
@@ -87,7 +94,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                 Worker(
                     client,
                     task_queue=settings.sourcing_task_queue,
-                    workflows=[FulfillmentOptionsWorkflow],
+                    workflows=QUEUES["sourcing"],
                     activities=[SourcingActivities(engine).compute_fulfillment_options],
                     activity_executor=executor,
                 )

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.push.deliver import PushActivities
+    from activities.push_delivery import PushActivities
     from domain.push import PushJob, PushRequest
 
 RETRY = RetryPolicy(

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.webhooks import WebhookActivities
+    from activities.webhook_delivery import WebhookActivities
     from domain.events import Event
     from domain.webhooks import DeliveryRequest, Outcome, WebhookTarget
 

@@ -8,8 +8,8 @@ import time
 import httpx
 import jwt
 
-from activities.push.result import SendResult, by_status
 from domain.push import ApnsCredentials, Notification
+from egress.push.result import SendResult, by_status
 
 HOSTS = {"production": "https://api.push.apple.com", "sandbox": "https://api.sandbox.push.apple.com"}
 TOKEN_LIFETIME = 50 * 60  # Apple refuses tokens older than an hour

@@ -12,8 +12,8 @@ import http_ece
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from activities.push.result import SendResult, by_status
 from domain.push import Notification, WebPushCredentials, WebPushSubscription, b64url_decode
+from egress.push.result import SendResult, by_status
 
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 TTL_SECONDS = 24 * 3600

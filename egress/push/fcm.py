@@ -7,8 +7,8 @@ import time
 import aiohttp
 import jwt
 
-from activities.push.result import SendResult, by_status
 from domain.push import FcmCredentials, Notification
+from egress.push.result import SendResult, by_status
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -12,10 +12,6 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.push.apns import ApnsSender
-from activities.push.fcm import FcmSender
-from activities.push.result import SendResult
-from activities.push.webpush import WebPushSender
 from config.settings import Settings
 from domain.ids import push_message_id
 from domain.push import (
@@ -27,6 +23,10 @@ from domain.push import (
     WebPushSubscription,
     render,
 )
+from egress.push.apns import ApnsSender
+from egress.push.fcm import FcmSender
+from egress.push.result import SendResult
+from egress.push.webpush import WebPushSender
 from storage import push
 
 log = structlog.get_logger(__name__)

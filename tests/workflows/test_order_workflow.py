@@ -1,0 +1,172 @@
+"""The order workflow alone: routing, recording and the sessions it drives are stand-ins."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from activities.orders import OrderActivities
+from domain import ids
+from domain.errors import Conflict, Forbidden, from_failure
+from domain.orders import (
+    FulfillableConfig,
+    Fulfillment,
+    FulfillmentCommand,
+    FulfillmentUpdate,
+    ModificationConfig,
+    Modify,
+    Order,
+    OrderAction,
+    OrderChange,
+    OrderCreate,
+    OrderPatch,
+    OrderStart,
+    Routed,
+    RouteRequest,
+    SessionMove,
+    Variant,
+    new_order,
+)
+from tests.workflows.support import keep, stand_in, worker
+from workflows.order import OrderWorkflow
+
+GRACE = 300
+
+
+class Partners:
+    """Stand-ins for the order's activities: one fulfillment per order at WH, everything kept."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.started: list[list[str]] = []
+        self.moves: list[tuple[str, str]] = []
+
+        @stand_in(OrderActivities.record_order_change)
+        async def record(change: OrderChange) -> None:
+            self.events += [e.type for e in change.events]
+
+        @stand_in(OrderActivities.route_order)
+        async def route(request: RouteRequest) -> Routed:
+            order = request.order
+            fid = ids.fulfillment_id(order.id, request.generation, "WH")
+            variants = [
+                Variant(variant=i.article.tenant_article_id, quantity=i.quantity)
+                for i in order.order_line_items
+            ]
+            return Routed(
+                fulfillments=[
+                    Fulfillment(
+                        id=fid,
+                        order_id=order.id,
+                        location_ref="WH",
+                        variants=variants,
+                        session_id=ids.fulfillment_session_id(fid),
+                        process_type="WEB_ORDER",
+                    )
+                ],
+                unfulfilled=[],
+            )
+
+        @stand_in(OrderActivities.start_fulfillment_sessions)
+        async def start_sessions(order: Order) -> None:
+            self.started.append([f.session_id for f in order.fulfillments if f.status != "cancelled"])
+
+        @stand_in(OrderActivities.move_fulfillment_session)
+        async def move(m: SessionMove) -> None:
+            self.moves.append((m.session_id, m.status))
+
+        self.activities: list[Callable[..., Any]] = [record, route, start_sessions, move]
+
+
+async def place(env: WorkflowEnvironment, queue: str, **body: Any) -> WorkflowHandle[OrderWorkflow, Order]:
+    create = OrderCreate.model_validate(
+        {
+            "tenantOrderId": f"W-{uuid.uuid4().hex[:6]}",
+            "orderLineItems": [{"article": {"tenantArticleId": "SKU-1"}, "quantity": 2}],
+            **body,
+        }
+    )
+    order = new_order("wf", str(uuid.uuid4()), create, datetime.now(UTC))
+    return await env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderStart(order=order, fulfillable=FulfillableConfig(grace_period_seconds=GRACE)),
+        id=ids.order_workflow_id("wf", order.id),
+        task_queue=queue,
+    )
+
+
+async def refusal(call: Any) -> Exception | None:
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await call
+    return from_failure(refused.value.cause)
+
+
+async def test_a_paid_order_is_routed_after_grace_and_its_fulfillment_drives_its_session(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    partners = Partners()
+    async with worker(time_skipping, [OrderWorkflow], partners.activities) as queue:
+        handle = await place(time_skipping, queue, paymentStatus="PAID")
+        await time_skipping.sleep(timedelta(seconds=GRACE - 1))
+        assert (await handle.query(OrderWorkflow.order)).status == "OPEN" and partners.started == []
+        await time_skipping.sleep(timedelta(seconds=2))
+        promised = await handle.query(OrderWorkflow.order)
+        assert promised.status == "PROMISED"
+        (f,) = promised.fulfillments
+        assert partners.started == [[f.session_id]]
+
+        shipped = FulfillmentUpdate(
+            status="in_transit", fulfillment_variants=[{"variant": "SKU-1", "fulfilledQuantity": 2}]
+        )
+        in_transit = await handle.execute_update(
+            OrderWorkflow.fulfillment, FulfillmentCommand(fulfillment_id=f.id, update=shipped)
+        )
+        assert in_transit.status == "IN_TRANSIT"
+        await handle.execute_update(
+            OrderWorkflow.fulfillment,
+            FulfillmentCommand(fulfillment_id=f.id, update=FulfillmentUpdate(status="delivered")),
+        )
+        final = await handle.result()
+        assert final.status == "DELIVERED"
+        assert partners.moves == [(f.session_id, "in_transit"), (f.session_id, "delivered")]
+        assert partners.events == [
+            "order.created",
+            "order.fulfillable",
+            "fulfillment.in_transit",
+            "order.in_transit",
+            "fulfillment.delivered",
+            "order.delivered",
+        ]
+        await keep(handle, "order_delivered")
+
+
+async def test_refused_updates_carry_their_domain_error_and_change_nothing(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    partners = Partners()
+    async with worker(time_skipping, [OrderWorkflow], partners.activities) as queue:
+        handle = await place(time_skipping, queue, paymentStatus="PAID")
+        stale = Modify(patch=OrderPatch(version=7, comment="late"), config=ModificationConfig(), user="k")
+        error = await refusal(handle.execute_update(OrderWorkflow.modify, stale))
+        assert isinstance(error, Conflict) and error.errors[0].field == "version"
+
+        await time_skipping.sleep(timedelta(seconds=GRACE + 1))
+        customer_cancel = OrderAction(name="CANCEL", user="customer")
+        error = await refusal(handle.execute_update(OrderWorkflow.act, customer_cancel))
+        assert isinstance(error, Forbidden)
+        assert (await handle.query(OrderWorkflow.order)).version == 1
+
+        admin_cancel = OrderAction(name="CANCEL", admin=True, user="ops")
+        cancelled = await handle.execute_update(OrderWorkflow.act, admin_cancel)
+        assert cancelled.status == "CANCELLED"
+        (f,) = cancelled.fulfillments
+        assert f.status == "cancelled" and partners.moves == [(f.session_id, "cancelled")]
+        assert (await handle.result()).status == "CANCELLED"
+        assert partners.events == ["order.created", "order.fulfillable", "order.cancelled"]
+        await keep(handle, "order_cancelled_by_admin")
