@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Header, Request
@@ -11,57 +11,32 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
-from api.errors import ApiError
+from api.errors import Unauthenticated
 from clients.events import Publisher
 from clients.options import OptionsClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from config.settings import Settings
+from domain.errors import Forbidden
 from storage import tenants
 from storage.tenants import Principal
 
 
-def engine(request: Request) -> Engine:
-    found: Engine = request.app.state.engine
-    return found
+def _state(name: str) -> Callable[[Request], Any]:
+    """A dependency that hands out one of the objects the app's lifespan put on `app.state`."""
 
+    def get(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-def temporal(request: Request) -> Client:
-    found: Client = request.app.state.temporal
-    return found
-
-
-def settings(request: Request) -> Settings:
-    found: Settings = request.app.state.settings
-    return found
-
-
-def session_client(request: Request) -> SessionClient:
-    found: SessionClient = request.app.state.sessions
-    return found
-
-
-def order_client(request: Request) -> OrderClient:
-    found: OrderClient = request.app.state.orders
-    return found
-
-
-def options_client(request: Request) -> OptionsClient:
-    found: OptionsClient = request.app.state.options
-    return found
-
-
-def publisher(request: Request) -> Publisher:
-    found: Publisher = request.app.state.publisher
-    return found
+    return get
 
 
 async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise ApiError(401, "UNAUTHENTICATED", "send `Authorization: Bearer <api key>`")
+        raise Unauthenticated("send `Authorization: Bearer <api key>`")
     found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, authorization[7:].strip())
     if found is None:
-        raise ApiError(401, "UNAUTHENTICATED", "the API key is not valid")
+        raise Unauthenticated("the API key is not valid")
     structlog.contextvars.bind_contextvars(tenant=found.tenant)
     return found
 
@@ -71,16 +46,16 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 
     async def check(p: Annotated[Principal, Depends(principal)]) -> Principal:
         if not p.allows(scope):
-            raise ApiError(403, "FORBIDDEN", f"the API key lacks the scope {scope!r}", required_scope=scope)
+            raise Forbidden.one("FORBIDDEN", f"the API key lacks the scope {scope!r}", required_scope=scope)
         return p
 
     return check
 
 
-EngineDep = Annotated[Engine, Depends(engine)]
-TemporalDep = Annotated[Client, Depends(temporal)]
-SettingsDep = Annotated[Settings, Depends(settings)]
-SessionsDep = Annotated[SessionClient, Depends(session_client)]
-OrdersDep = Annotated[OrderClient, Depends(order_client)]
-OptionsDep = Annotated[OptionsClient, Depends(options_client)]
-PublisherDep = Annotated[Publisher, Depends(publisher)]
+EngineDep = Annotated[Engine, Depends(_state("engine"))]
+TemporalDep = Annotated[Client, Depends(_state("temporal"))]
+SettingsDep = Annotated[Settings, Depends(_state("settings"))]
+SessionsDep = Annotated[SessionClient, Depends(_state("sessions"))]
+OrdersDep = Annotated[OrderClient, Depends(_state("orders"))]
+OptionsDep = Annotated[OptionsClient, Depends(_state("options"))]
+PublisherDep = Annotated[Publisher, Depends(_state("publisher"))]

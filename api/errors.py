@@ -41,15 +41,8 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
 
 
-class ApiError(Exception):
-    """An error raised by a route; rendered as a problem with optional extra members."""
-
-    def __init__(
-        self, http_status: int, code: str, message: str, field: str | None = None, **extra: Any
-    ) -> None:
-        self.status, self.extra = http_status, extra
-        self.error = FieldError(code, message, field)
-        super().__init__(message)
+class Unauthenticated(Exception):
+    """No valid credentials: a 401, the one refusal that is about HTTP rather than the domain."""
 
 
 _TITLES = {
@@ -77,9 +70,9 @@ STATUS: dict[type[DomainError], tuple[int, str]] = {
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return problem(exc.status, _TITLES.get(exc.status, "Error"), [exc.error], **exc.extra)
+    @app.exception_handler(Unauthenticated)
+    async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
+        return problem(401, "Unauthorized", [FieldError("UNAUTHENTICATED", str(exc))])
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:

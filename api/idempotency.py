@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.errors import ApiError
+from domain.errors import FieldError, Unprocessable
 from storage import idempotency
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -39,11 +39,14 @@ async def idempotent(
         stored = await run_in_threadpool(idempotency.find, engine, tenant, key)
         if stored is not None:
             if stored.request_hash != fingerprint:
-                raise ApiError(
-                    422,
-                    "IDEMPOTENCY_KEY_REUSED",
-                    "this Idempotency-Key was used with a different request",
-                    "Idempotency-Key",
+                raise Unprocessable(
+                    [
+                        FieldError(
+                            "IDEMPOTENCY_KEY_REUSED",
+                            "this Idempotency-Key was used with a different request",
+                            "Idempotency-Key",
+                        )
+                    ]
                 )
             return JSONResponse(
                 stored.response, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}

@@ -12,7 +12,7 @@ turns it back into the same kind of error on the caller's side.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from temporalio.exceptions import ApplicationError
 
@@ -48,9 +48,10 @@ class DomainError(Exception):
     def forbidden(message: str) -> DomainError:
         return Forbidden([FieldError("FORBIDDEN", message, None)])
 
-    @staticmethod
-    def one(code: str, message: str, field: str | None = None) -> DomainError:
-        return DomainError([FieldError(code, message, field)])
+    @classmethod
+    def one(cls, code: str, message: str, field: str | None = None, **extra: Any) -> Self:
+        """An error of this kind with a single `{code, message, field}`."""
+        return cls([FieldError(code, message, field)], extra=extra)
 
 
 class InvalidDefinition(DomainError):

@@ -1,4 +1,5 @@
-"""The `fulfillment` command: `dev` (whole stack), `api`, `worker`, and `tenant create|list`."""
+"""The `fulfillment` command: `dev` (the whole stack), `api`, `worker`, `sandbox`, `tenant create|list`
+and `import locations|inventory`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""SQLModel tables. Every row carries its tenant; the primary key always starts with it."""
+"""SQLModel tables. Tenant-owned rows carry `tenant_id`, and most primary keys start with it; the
+exceptions (tenants itself, api_keys, events, webhook_attempts, live_feed_tickets and
+live_feed_subscriptions) have a global id and a `tenant_id` column that every query filters by."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
-from api.errors import ApiError
+from domain.errors import DomainError
 from domain.events import CATALOGUE, Event, known_filter
 from domain.model import CamelModel
 from storage import events
@@ -28,7 +28,9 @@ def parse_types(value: str | None, field: str) -> list[str]:
     types = [t.strip() for t in (value or "").split(",") if t.strip()]
     for t in types:
         if not known_filter(t):
-            raise ApiError(400, "UNKNOWN_EVENT_TYPE", f"{t!r} is not an event type (see /event_types)", field)
+            raise DomainError.one(
+                "UNKNOWN_EVENT_TYPE", f"{t!r} is not an event type (see /event_types)", field
+            )
     return types
 
 

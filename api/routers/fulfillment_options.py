@@ -14,8 +14,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OptionsDep, require
-from api.errors import ApiError
-from domain.errors import NotFound
+from domain.errors import DomainError, NotFound
 from domain.model import CamelModel
 from domain.sourcing.jobs import OptionsJob
 from domain.sourcing.options import OptionsRequest, check_request
@@ -76,7 +75,7 @@ async def get_options(options_id: str, engine: EngineDep, p: Reader) -> dict[str
 async def change_state(state_name: str, body: StateChange, engine: EngineDep, p: Writer) -> dict[str, Any]:
     """Move the options to another state (UPPER_SNAKE_CASE, e.g. `OPTIONS_SELECTED`)."""
     if not STATE.match(state_name):
-        raise ApiError(400, "INVALID_STATE", "a state name is UPPER_SNAKE_CASE", "stateName")
+        raise DomainError.one("INVALID_STATE", "a state name is UPPER_SNAKE_CASE", "stateName")
     return await run_in_threadpool(
         options.set_status, engine, p.tenant, body.id, state_name, datetime.now(UTC)
     )

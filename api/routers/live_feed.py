@@ -15,8 +15,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
-from api.errors import ApiError
+from api.errors import Unauthenticated
 from api.feed import Connection, Hub
+from domain.errors import DomainError, NotFound
 from domain.feed import FeedFilter
 from domain.model import CamelModel
 from storage import live_feed, tenants
@@ -85,7 +86,7 @@ async def end_subscription(subscription_id: str, engine: EngineDep, p: Reader) -
     """End a subscription; its connection is told with an `unsubscribed` message within a second."""
     ended = await run_in_threadpool(live_feed.remove, engine, p.tenant, subscription_id)
     if not ended:
-        raise ApiError(404, "SUBSCRIPTION_NOT_FOUND", f"no live subscription {subscription_id!r}", "id")
+        raise NotFound.one("SUBSCRIPTION_NOT_FOUND", f"no live subscription {subscription_id!r}", "id")
     return {"ended": ended}
 
 
@@ -212,12 +213,12 @@ async def sse_feed(
     """The same stream as Server-Sent Events; each event's `id` is its cursor, so `Last-Event-ID` resumes."""
     p = await feed_principal(engine, authorization, ticket)
     if p is None:
-        raise ApiError(401, "UNAUTHENTICATED", "a valid API key or ticket with events:read is needed")
+        raise Unauthenticated("a valid API key or ticket with events:read is needed")
     try:
         start = _cursor(last_event_id, "Last-Event-ID") if last_event_id else _cursor(cursor, "cursor")
         first = FeedFilter.from_query(session_ids, cart_ids, event_types)
     except (ValueError, ValidationError) as e:
-        raise ApiError(400, "VALIDATION_ERROR", str(e), "cursor") from None
+        raise DomainError.one("VALIDATION_ERROR", str(e), "cursor") from None
     hub = hub_of(request)
     conn = Connection(p.tenant, hub.settings.live_feed_buffer)
     hub.attach(conn)

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PublisherDep, SettingsDep, require
-from api.errors import ApiError
+from domain.errors import Conflict, DomainError
 from domain.events import known_filter
 from domain.model import CamelModel
 from egress.urls import UnsafeUrl, check_url
@@ -101,7 +101,7 @@ async def _safe(url: str, allow_private: bool) -> None:
     try:
         await check_url(url, allow_private)
     except UnsafeUrl as e:
-        raise ApiError(400, "UNSAFE_URL", str(e), "url") from None
+        raise DomainError.one("UNSAFE_URL", str(e), "url") from None
 
 
 @router.post("", status_code=201, response_model=WebhookWithSecret)
@@ -163,7 +163,7 @@ async def recover(
     """Send again, in order, every event since `since` that this endpoint takes."""
     row = await run_in_threadpool(webhooks.get, engine, p.tenant, webhook_id)
     if not row.enabled:
-        raise ApiError(409, "WEBHOOK_DISABLED", "enable the webhook first (PATCH enabled: true)", "enabled")
+        raise Conflict.one("WEBHOOK_DISABLED", "enable the webhook first (PATCH enabled: true)", "enabled")
     first = await run_in_threadpool(webhooks.rewind, engine, p.tenant, webhook_id, body.since)
     await asyncio.gather(*(pub.poke_webhook(p.tenant, webhook_id, s, seq) for s, seq in first.items()))
     return {"subjects": len(first)}
