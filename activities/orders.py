@@ -130,7 +130,7 @@ class OrderActivities:
             view = await self._act(move, action, view.revision)
 
     async def _act(self, move: SessionMove, action: str, revision: int) -> SessionView:
-        update_id = f"{move.session_id}:{revision}:{action}"
+        update_id = ids.session_move_update_id(move.session_id, revision, action)
         try:
             return await self._sessions.act(
                 move.tenant,

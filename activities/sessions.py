@@ -1,4 +1,4 @@
-"""Session bookkeeping: the revision, its event and the read-model row in one transaction, then fan-out."""
+"""Session bookkeeping: the revision, its event and the read-model row in one transaction, then publish."""
 
 from __future__ import annotations
 

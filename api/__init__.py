@@ -1,1 +1,2 @@
-"""The FastAPI front door: one router per resource family, auth, errors and the Temporal client."""
+"""The FastAPI front door: one router per resource family, auth, errors and idempotency;
+it reaches Temporal only through `clients/`."""

@@ -49,7 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.orders = OrderClient(client, settings.task_queue, timeout)
         app.state.options = OptionsClient(client, settings.sourcing_task_queue, timeout)
         app.state.publisher = Publisher(
-            client, app.state.engine, settings.notifications_task_queue, settings.retry_schedule
+            client, app.state.engine, settings.notifications_task_queue, settings.retry_schedule, timeout
         )
         app.state.hub = Hub(app.state.engine, settings)
         await app.state.hub.start()

@@ -15,7 +15,6 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.stack import running_stack  # noqa: E402
 from clients.sessions import SessionClient  # noqa: E402
 from domain.builtins import WEB_ORDER  # noqa: E402
+from domain.ids import new_session_id  # noqa: E402
 from domain.session import ActionRequest, SessionStart  # noqa: E402
 
 ACTIONS = ("confirm", "pick", "pack")
@@ -69,7 +69,7 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
             sessions = SessionClient(client, QUEUE, None)
 
             async def direct(i: int) -> None:
-                sid = f"ses_{uuid.uuid4().hex[:24]}"
+                sid = new_session_id("bench", None)
                 start = SessionStart(
                     tenant="bench", session_id=sid, cart_id=f"direct-{i}", definition=WEB_ORDER
                 )

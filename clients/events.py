@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from clients.temporal import call
 from domain.events import Event
 from domain.ids import delivery_workflow_id, push_workflow_id
 from domain.push import PushJob
@@ -30,8 +31,11 @@ POKE = workflow._SignalDefinition.must_name_from_fn_or_str(WebhookDeliveryWorkfl
 class Publisher:
     """Implements `activities.ports.EventPublisher` for the activities that write events."""
 
-    def __init__(self, client: Client, engine: Engine, task_queue: str, schedule: list[int]) -> None:
+    def __init__(
+        self, client: Client, engine: Engine, task_queue: str, schedule: list[int], timeout: float | None
+    ) -> None:
         self._client, self._engine, self._queue, self._schedule = client, engine, task_queue, schedule
+        self._timeout = timeout
 
     async def publish(self, event: Event) -> None:
         subscribers = await asyncio.to_thread(webhooks.subscribers, self._engine, event.tenant, event)
@@ -43,25 +47,33 @@ class Publisher:
     async def _push(self, event: Event, devices: list[str]) -> None:
         # Published before: its pushes are under way or done.
         with contextlib.suppress(WorkflowAlreadyStartedError):
-            await self._client.start_workflow(
-                PushDeliveryWorkflow.run,
-                PushJob(tenant=event.tenant, event=event, device_ids=devices),
-                id=push_workflow_id(event.tenant, event.id),
-                task_queue=self._queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=f"push {event.type} to {len(devices)} device(s)",
+            await call(
+                self._client.start_workflow(
+                    PushDeliveryWorkflow.run,
+                    PushJob(tenant=event.tenant, event=event, device_ids=devices),
+                    id=push_workflow_id(event.tenant, event.id),
+                    task_queue=self._queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    static_summary=f"push {event.type} to {len(devices)} device(s)",
+                ),
+                self._timeout,
+                "Temporal",
             )
 
     async def poke_webhook(self, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
         target = WebhookTarget(tenant=tenant, webhook_id=webhook_id, subject=subject, schedule=self._schedule)
-        await self._client.start_workflow(
-            WebhookDeliveryWorkflow.run,
-            target,
-            id=delivery_workflow_id(tenant, webhook_id, subject),
-            task_queue=self._queue,
-            start_signal=POKE,
-            start_signal_args=[sequence],
-            static_summary=f"webhook {webhook_id} deliveries for {subject}",
+        await call(
+            self._client.start_workflow(
+                WebhookDeliveryWorkflow.run,
+                target,
+                id=delivery_workflow_id(tenant, webhook_id, subject),
+                task_queue=self._queue,
+                start_signal=POKE,
+                start_signal_args=[sequence],
+                static_summary=f"webhook {webhook_id} deliveries for {subject}",
+            ),
+            self._timeout,
+            "Temporal",
         )
 
     async def _poke(self, event: Event, webhook_id: str) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 
 from clients.temporal import call
-from domain.errors import FieldError, Unavailable
 from domain.ids import options_workflow_id
 from domain.sourcing.jobs import OptionsAnswer, OptionsJob
 from domain.sourcing.options import FLEX_TYPE, FLEX_VERSION
@@ -21,20 +20,15 @@ class OptionsClient:
     async def compute(self, job: OptionsJob) -> OptionsAnswer:
         """The options; the request's domain error when it cannot be sourced, `Unavailable` otherwise."""
         workflow = BY_FLEX[(FLEX_TYPE, FLEX_VERSION)]
-        try:
-            return await call(
-                self._client.execute_workflow(
-                    workflow.run,
-                    job,
-                    id=options_workflow_id(job.tenant, job.options_id),
-                    task_queue=self._queue,
-                    static_summary=f"{job.request.order_type} options for {len(job.request.items)} line(s)",
-                    execution_timeout=timedelta(seconds=self._timeout),
-                ),
-                self._timeout,
-                "the sourcing worker",
-            )
-        except WorkflowFailureError:  # not the request's fault: a failed or timed-out run
-            raise Unavailable(
-                [FieldError("SOURCING_FAILED", "the options could not be computed; try again")]
-            ) from None
+        return await call(
+            self._client.execute_workflow(
+                workflow.run,
+                job,
+                id=options_workflow_id(job.tenant, job.options_id),
+                task_queue=self._queue,
+                static_summary=f"{job.request.order_type} options for {len(job.request.items)} line(s)",
+                execution_timeout=timedelta(seconds=self._timeout),
+            ),
+            self._timeout,
+            "the sourcing worker",
+        )

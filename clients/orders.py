@@ -6,10 +6,9 @@ from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
-from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from clients.temporal import WorkflowNotFound, call, refused
+from clients.temporal import WorkflowNotFound, call
 from domain.ids import order_workflow_id
 from domain.orders import FulfillableConfig, FulfillmentCommand, Modify, Order, OrderAction, OrderStart
 from workflows import search_attributes as sa
@@ -48,8 +47,8 @@ class OrderClient:
         """The order as its workflow holds it (strongly consistent); `NotFound` naming the order."""
         try:
             return await call(self._handle(tenant, order_id).query(OrderWorkflow.order), self._timeout)
-        except WorkflowNotFound as e:
-            raise refused(e, "ORDER_NOT_FOUND", f"no order {order_id!r}", "id") from None
+        except WorkflowNotFound:
+            raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no order {order_id!r}", "id") from None
 
     async def modify(self, tenant: str, order_id: str, modify: Modify) -> Order:
         return await self._update(tenant, order_id, OrderWorkflow.modify, modify)
@@ -70,15 +69,13 @@ class OrderClient:
         """A refused Update raises its domain error; an order that is not running, `NotFound`."""
         try:
             return await call(self._handle(tenant, order_id).execute_update(update, arg), self._timeout)
-        except WorkflowNotFound as e:
-            raise refused(e, "ORDER_NOT_FOUND", f"no open order {order_id!r}", "id") from None
+        except WorkflowNotFound:
+            raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no open order {order_id!r}", "id") from None
 
     async def exists(self, tenant: str, order_id: str) -> bool:
         """Whether the order's workflow was ever started (running or closed)."""
         try:
-            await self._handle(tenant, order_id).describe()
-        except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
-                return False
-            raise
+            await call(self._handle(tenant, order_id).describe(), self._timeout)
+        except WorkflowNotFound:
+            return False
         return True

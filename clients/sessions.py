@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
 
-from clients.temporal import call
+from clients.temporal import WorkflowNotFound, call
 from domain.ids import session_workflow_id
 from domain.session import ActionRequest, SessionStart, SessionView
 from workflows import search_attributes as sa
@@ -56,11 +56,22 @@ class SessionClient:
     async def act(
         self, tenant: str, session_id: str, request: ActionRequest, update_id: str | None = None
     ) -> SessionView:
-        """Apply an action; the same `update_id` twice applies it once. `ActionNotAllowed` when refused."""
-        return await call(
-            self._handle(tenant, session_id).execute_update(SessionWorkflow.act, request, id=update_id),
-            self._timeout,
-        )
+        """Apply an action; the same `update_id` twice applies it once. A `Conflict` when the state
+        refuses it; `WorkflowNotFound` for an unknown or finished session."""
+        try:
+            return await call(
+                self._handle(tenant, session_id).execute_update(SessionWorkflow.act, request, id=update_id),
+                self._timeout,
+            )
+        except WorkflowNotFound:
+            raise _not_found(session_id) from None
 
     async def view(self, tenant: str, session_id: str) -> SessionView:
-        return await call(self._handle(tenant, session_id).query(SessionWorkflow.view), self._timeout)
+        try:
+            return await call(self._handle(tenant, session_id).query(SessionWorkflow.view), self._timeout)
+        except WorkflowNotFound:
+            raise _not_found(session_id) from None
+
+
+def _not_found(session_id: str) -> WorkflowNotFound:
+    return WorkflowNotFound.one("SESSION_NOT_FOUND", f"no session {session_id!r}", "id")

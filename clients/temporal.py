@@ -1,8 +1,9 @@
 """Connecting to Temporal, and the one place its client-side errors become domain errors.
 
-Every call the API makes goes through `call`: a domain error a workflow refused with comes back as
-that error, a workflow that does not exist as `NotFound`, and a call nothing answers in time as
-`Unavailable` (503), instead of a request that hangs while no worker runs.
+Every Temporal call made from outside a workflow goes through `call`: a domain error a workflow
+refused with comes back as that error, a workflow that does not exist as `WorkflowNotFound`, and a
+call that nothing answers in time (no worker, an overloaded or unreachable server, a failed run) as
+`Unavailable` (503), instead of a request that hangs or fails with a 500.
 """
 
 from __future__ import annotations
@@ -16,16 +17,24 @@ from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    RPCTimeoutOrCancelledError,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.errors import DomainError, FieldError, NotFound, Unavailable, from_failure
+from domain.errors import NotFound, Unavailable, from_failure
 from workflows.search_attributes import ALL
 
 T = TypeVar("T")
 # An idle worker long-polls for about a minute, then polls again: older than this means gone.
 POLLER_FRESH = timedelta(seconds=90)
+_BUSY = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED)
 
 
 async def connect(address: str, namespace: str) -> Client:
@@ -37,33 +46,30 @@ class WorkflowNotFound(NotFound):
     """No such workflow, or one that has finished (Temporal answers both alike)."""
 
 
+def _unavailable(code: str, message: str) -> Unavailable:
+    return Unavailable.one(code, f"{message}; the request may be retried")
+
+
 async def call(operation: Awaitable[T], wait: float | None, what: str = "a worker") -> T:
     """Await a Temporal call for at most `wait` seconds (None: no bound), turning what it raises into
     domain errors (see the module docstring)."""
     try:
         return await asyncio.wait_for(operation, wait)
-    except TimeoutError:
-        raise Unavailable(
-            [FieldError("NO_WORKER", f"{what} did not answer in time; retry with the same Idempotency-Key")]
-        ) from None
+    except (TimeoutError, RPCTimeoutOrCancelledError):  # an Update cut off by the bound is the latter
+        raise _unavailable("NO_WORKER", f"{what} did not answer in time") from None
     except (WorkflowUpdateFailedError, WorkflowFailureError) as e:
         refused = from_failure(e.cause)
-        if refused is None:
-            raise
+        if refused is None:  # the workflow failed for a reason of its own, not the request's
+            raise _unavailable("WORKFLOW_FAILED", "the workflow could not complete the request") from e
         raise refused from None
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as e:
+        raise _unavailable("QUERY_FAILED", "the workflow could not answer") from e
     except RPCError as e:
         if e.status == RPCStatusCode.NOT_FOUND:
-            raise WorkflowNotFound([FieldError("WORKFLOW_NOT_FOUND", e.message)]) from None
-        if e.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise Unavailable(
-                [FieldError("TEMPORAL_UNAVAILABLE", "Temporal did not answer; retry")]
-            ) from None
+            raise WorkflowNotFound.one("WORKFLOW_NOT_FOUND", e.message) from None
+        if e.status in _BUSY:
+            raise _unavailable("TEMPORAL_UNAVAILABLE", "Temporal did not answer") from None
         raise
-
-
-def refused(error: DomainError, code: str, message: str, field: str | None = None) -> DomainError:
-    """The same kind of error with the API's own code and message (a missing workflow names the order)."""
-    return type(error)([FieldError(code, message, field)], extra=error.extra)
 
 
 async def ensure_search_attributes(client: Client) -> None:

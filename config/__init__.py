@@ -1,1 +1,2 @@
-"""Settings: a leaf package every other one may import; it imports nothing of ours."""
+"""Settings: a leaf package: it imports nothing of ours, and every package but
+`domain` (which stays free of configuration) may import it."""

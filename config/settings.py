@@ -15,7 +15,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite in data_dir when unset.")
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("fulfillment", description="Temporal namespace.")
-    task_queue: str = Field("fulfillment-sessions", description="Task queue of session workflows.")
+    task_queue: str = Field("fulfillment-sessions", description="Task queue of session and order workflows.")
     notifications_task_queue: str = Field(
         "fulfillment-notifications", description="Task queue of webhook and push deliveries."
     )

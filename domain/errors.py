@@ -40,14 +40,6 @@ class DomainError(Exception):
         self.extra = extra or {}
         super().__init__(self.detail)
 
-    @staticmethod
-    def not_found(what: str, key: str) -> DomainError:
-        return NotFound([FieldError(f"{what.upper()}_NOT_FOUND", f"no {what} {key!r}", "id")])
-
-    @staticmethod
-    def forbidden(message: str) -> DomainError:
-        return Forbidden([FieldError("FORBIDDEN", message, None)])
-
     @classmethod
     def one(cls, code: str, message: str, field: str | None = None, **extra: Any) -> Self:
         """An error of this kind with a single `{code, message, field}`."""
@@ -110,8 +102,7 @@ def from_failure(failure: BaseException | None) -> DomainError | None:
             details = failure.details[0]
             kind = KINDS.get(details.get("kind", ""), DomainError)
             errors = [FieldError(**e) for e in details.get("errors", [])]
-            return kind(
-                errors or [FieldError("INVALID_REQUEST", failure.message)], extra=details.get("extra")
-            )
+            errors = errors or [FieldError("INVALID_REQUEST", failure.message)]
+            return kind(errors, failure.message, details.get("extra"))
         failure = failure.__cause__
     return None

@@ -35,6 +35,17 @@ def push_workflow_id(tenant: str, event_id: str) -> str:
     return f"push:{tenant}:{event_id}"
 
 
+# New ids of things the API creates
+
+
+def new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_options_id() -> str:
+    return str(uuid.uuid4())
+
+
 # Ids derived from other ids
 
 
@@ -52,6 +63,16 @@ def fulfillment_session_id(fulfillment_id: str) -> str:
 
 def _session_id(seed: str) -> str:
     return "ses_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+
+
+def session_action_update_id(idempotency_key: str | None) -> str | None:
+    """The Update id of an action sent with an Idempotency-Key: a retry is the same Update, applied once."""
+    return f"act:{idempotency_key}" if idempotency_key else None
+
+
+def session_move_update_id(session_id: str, revision: int, action: str) -> str:
+    """The Update id of a step an order takes its fulfillment's session: one per (revision, action)."""
+    return f"{session_id}:{revision}:{action}"
 
 
 def fulfillment_id(order_id: str, generation: int, location_ref: str) -> str:

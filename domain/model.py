@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+# The largest integer the API takes anywhere: what a 32-bit database column holds on every backend.
+MAX_INT = 2**31 - 1
+
 
 class CamelModel(BaseModel):
     model_config = ConfigDict(

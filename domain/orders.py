@@ -19,7 +19,7 @@ from pydantic import Field, field_validator
 
 from domain.errors import Conflict, DomainError, FieldError, Unprocessable
 from domain.ids import order_line_id, order_process_id
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 
 ACTIVE = ("OPEN", "LOCKED", "PROMISED")
 COD = "CASH_ON_DELIVERY"
@@ -75,7 +75,7 @@ class LinePatch(CamelModel):
 class OrderPatch(CamelModel):
     """Only what the seed lets change: quantities by line id, custom attributes, preferred handling time."""
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_INT)
     comment: str | None = Field(None, max_length=2000)
     custom_attributes: dict[str, Any] | None = None
     preferred_handling_time: datetime | None = None
@@ -83,13 +83,13 @@ class OrderPatch(CamelModel):
 
 
 class ModificationConfig(CamelModel):
-    version: int = 1
+    version: int = Field(1, ge=1, le=MAX_INT)
     allow_order_line_item_modification: bool = True
     actor_anonymization: bool = True
 
 
 class FulfillableConfig(CamelModel):
-    version: int = 1
+    version: int = Field(1, ge=1, le=MAX_INT)
     grace_period_seconds: int = Field(600, ge=0, le=30 * 24 * 3600)
 
 

@@ -1,1 +1,1 @@
-"""Cross-cutting pieces of the orchestrator: settings, logging and the `fulfillment` CLI."""
+"""Cross-cutting pieces of the orchestrator: logging, the dev stack, CSV imports and the `fulfillment` CLI."""

@@ -29,12 +29,12 @@ def save(engine: Engine, tenant: str, options_id: str, body: dict[str, Any], now
 
 def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:
     with session_scope(engine) as s:
-        row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfilment options")
+        row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfillment options")
         return {**row.body, "status": row.status}
 
 
 def set_status(engine: Engine, tenant: str, options_id: str, status: str, now: datetime) -> dict[str, Any]:
     with session_scope(engine) as s:
-        row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfilment options")
+        row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfillment options")
         row.status, row.updated_at = status, now
         return {**row.body, "status": status}

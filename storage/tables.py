@@ -233,7 +233,7 @@ class SourcingProfileRow(SQLModel, table=True):
 
 
 class FulfillmentOptionsRow(SQLModel, table=True):
-    __tablename__ = "fulfilment_options"
+    __tablename__ = "fulfilment_options"  # predates the spelling rule; a rename needs a migration
     tenant_id: str = Field(primary_key=True, max_length=64)
     id: str = Field(primary_key=True, max_length=64)
     status: str = Field(max_length=100)

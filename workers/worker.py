@@ -47,7 +47,7 @@ ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
 
 
 def publisher(client: Client, engine: Engine, settings: Settings) -> Publisher:
-    return Publisher(client, engine, settings.notifications_task_queue, settings.retry_schedule)
+    return Publisher(client, engine, settings.notifications_task_queue, settings.retry_schedule, None)
 
 
 @asynccontextmanager

@@ -1,1 +1,2 @@
-"""Temporal workflow classes: deterministic and sandbox-safe; they import only `domain`."""
+"""Temporal workflow classes: deterministic and sandbox-safe; they import `domain` and the
+activity classes they call by reference, nothing that does I/O at import."""

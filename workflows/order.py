@@ -15,7 +15,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
-    from domain.errors import Conflict, DomainError, FieldError, to_failure
+    from domain.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, to_failure
     from domain.orders import (
         ACTIVE,
         FulfillmentCommand,
@@ -139,8 +139,9 @@ class OrderWorkflow:
                 raise to_failure(_conflict("ORDER_CLOSED", f"a {status} order cannot be cancelled", "name"))
             if status != "OPEN" and not action.admin:
                 raise to_failure(
-                    DomainError.forbidden(
-                        "an order that is fulfillable is cancelled from the admin side (admin scope)"
+                    Forbidden.one(
+                        "FORBIDDEN",
+                        "an order that is fulfillable is cancelled from the admin side (admin scope)",
                     )
                 )
 
@@ -184,7 +185,9 @@ class OrderWorkflow:
         found = [f for f in self._order.fulfillments if f.id == command.fulfillment_id]
         try:
             if not found:
-                raise DomainError.not_found("fulfillment", command.fulfillment_id)
+                raise NotFound.one(
+                    "FULFILLMENT_NOT_FOUND", f"no fulfillment {command.fulfillment_id!r}", "id"
+                )
             if self._closed():
                 raise _conflict("ORDER_CANCELLED", "the order is cancelled", "status")
             if command.shipment is not None:

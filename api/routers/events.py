@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EngineDep, require
 from domain.errors import DomainError
 from domain.events import CATALOGUE, Event, known_filter
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 from storage import events
 from storage.tenants import Principal
 
@@ -47,7 +47,7 @@ async def event_types() -> list[dict[str, Any]]:
 async def list_events(
     engine: EngineDep,
     p: Reader,
-    after: Annotated[int, Query(ge=0, description="Cursor: events after this one.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_INT, description="Cursor: events after this one.")] = 0,
     type: Annotated[str | None, Query(description="Comma-separated types; `session.*` for a family.")] = None,
     subject: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -4,7 +4,6 @@ as a workflow of its flexType and flexVersion."""
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OptionsDep, require
 from domain.errors import DomainError, NotFound
+from domain.ids import new_options_id
 from domain.model import CamelModel
 from domain.sourcing.jobs import OptionsJob
 from domain.sourcing.options import OptionsRequest, check_request
@@ -55,7 +55,7 @@ async def create_options(
     """Source the order: plans across the network, best first, and what cannot be fulfilled, with why."""
     # Refused before a workflow starts: bad input never becomes a failed run.
     await run_in_threadpool(check_request, request, _known(engine, p.tenant))
-    options_id = str(uuid.uuid4())
+    options_id = new_options_id()
     job = OptionsJob(
         tenant=p.tenant,
         options_id=options_id,

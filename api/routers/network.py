@@ -10,7 +10,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
 from storage import network
 from storage.tenants import Principal
@@ -47,7 +47,7 @@ async def list_locations(
     engine: EngineDep,
     p: Reader,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[Location]:
     return await run_in_threadpool(network.locations, engine, p.tenant, limit, offset)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OrdersDep, require
 from clients.orders import OrderClient
-from domain.model import CamelModel
+from domain.ids import new_order_id
+from domain.model import MAX_INT, CamelModel
 from domain.orders import (
     Action,
     Consumer,
@@ -65,7 +66,7 @@ def _aware(at: datetime) -> datetime:
 @router.post("/api/orders", status_code=200, response_model=Order)
 async def create_order(body: OrderCreate, engine: EngineDep, client: OrdersDep, p: Writer) -> Order:
     """Place an order (the seed's body as is); 409 while another with its tenantOrderId is active."""
-    order_id = str(uuid.uuid4())
+    order_id = new_order_id()
     now = datetime.now(UTC)
     try:
         await run_in_threadpool(orders.claim, engine, p.tenant, body.tenant_order_id, order_id, now)
@@ -83,7 +84,11 @@ async def create_order(body: OrderCreate, engine: EngineDep, client: OrdersDep, 
     try:
         await client.start(order, config)
     except Exception:
-        await run_in_threadpool(orders.release, engine, p.tenant, body.tenant_order_id, order_id)
+        # The start may have reached Temporal before it failed: release the id only for an order
+        # that surely never started; otherwise the claim stays (an orphan is taken over later).
+        with contextlib.suppress(Exception):
+            if not await client.exists(p.tenant, order_id):
+                await run_in_threadpool(orders.release, engine, p.tenant, body.tenant_order_id, order_id)
         raise
     return order
 
@@ -101,7 +106,7 @@ async def list_orders(
     status: str | None = None,
     tenant_order_id: Annotated[str | None, Query(alias="tenantOrderId")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> OrderPage:
     items, total = await run_in_threadpool(
         orders.list_orders, engine, p.tenant, status, tenant_order_id, limit, offset

@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, SessionsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
-from clients.temporal import WorkflowNotFound, refused
-from domain.ids import new_session_id
-from domain.model import CamelModel
+from clients.temporal import WorkflowNotFound
+from domain.ids import new_session_id, session_action_update_id
+from domain.model import MAX_INT, CamelModel
 from domain.session import ActionNotAllowed, ActionRequest, Revision, SessionStart, SessionView
 from storage import processes, sessions
 from storage.tenants import Principal
@@ -28,7 +28,7 @@ MAX_CONTEXT_BYTES = 32 * 1024
 
 class CreateSession(CamelModel):
     process_type: str = Field(min_length=1, max_length=100)
-    process_version: int | None = Field(None, ge=1)
+    process_version: int | None = Field(None, ge=1, le=MAX_INT)
     cart_id: str = Field(min_length=1, max_length=200)
     reference: str | None = Field(None, max_length=200)
     context: dict[str, Any] = Field(default_factory=dict)
@@ -111,7 +111,7 @@ async def list_sessions(
     cart_id: Annotated[str | None, Query(alias="cartId")] = None,
     process_type: Annotated[str | None, Query(alias="processType")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> SessionPage:
     """Sessions from the read model, newest first."""
     items, total = await run_in_threadpool(
@@ -131,10 +131,7 @@ async def list_sessions(
 @router.get("/sessions/{session_id}", response_model=SessionView)
 async def get_session(session_id: str, client: SessionsDep, p: Reader) -> SessionView:
     """The current state, read from the session's workflow (strongly consistent)."""
-    try:
-        return await client.view(p.tenant, session_id)
-    except WorkflowNotFound as e:
-        raise _not_found(e, session_id) from None
+    return await client.view(p.tenant, session_id)
 
 
 @router.post("/sessions/{session_id}/actions", response_model=SessionView)
@@ -154,13 +151,13 @@ async def act_on_session(
 
     async def respond() -> tuple[int, Any]:
         try:
-            update_id = f"act:{idempotency_key}" if idempotency_key else None
+            update_id = session_action_update_id(idempotency_key)
             view = await client.act(p.tenant, session_id, action, update_id)
-        except WorkflowNotFound as e:
+        except WorkflowNotFound:
             # Not found is also what a finished session's workflow answers: tell the two apart.
             stored = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
             if stored is None:
-                raise _not_found(e, session_id) from None
+                raise
             raise ActionNotAllowed(body.action, stored.status, []) from None
         return 200, view.model_dump(mode="json")
 
@@ -173,7 +170,3 @@ async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader) -> list[Rev
     """Every change of every session of the cart, oldest first: who did what, when, and how."""
     revisions: list[Revision] = await run_in_threadpool(sessions.cart_revisions, engine, p.tenant, cart_id)
     return [RevisionOut.model_validate(r.model_dump(exclude={"tenant", "cart_id"})) for r in revisions]
-
-
-def _not_found(e: WorkflowNotFound, session_id: str) -> Exception:
-    return refused(e, "SESSION_NOT_FOUND", f"no session {session_id!r}", "id")

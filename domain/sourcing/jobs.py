@@ -23,4 +23,4 @@ class OptionsAnswer(CamelModel):
 
 # flexType and flexVersion name the workflow type that computes the options: a new version is a
 # new workflow type, so requests in flight keep the logic they started with.
-WORKFLOW_TYPES = {(FLEX_TYPE, FLEX_VERSION): "FulfilmentOptions.DEFAULT.v1"}
+WORKFLOW_TYPES = {(FLEX_TYPE, FLEX_VERSION): "FulfilmentOptions.DEFAULT.v1"}  # registered name: kept

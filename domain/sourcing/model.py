@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 
 OrderType = Literal["HD", "CC"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -28,11 +28,15 @@ class Location(CamelModel):
         description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
     )
     capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
-    daily_capacity: int | None = Field(None, ge=0, description="Fulfillments a day; null: unlimited.")
-    capacity_used: int = Field(0, ge=0, description="Fulfillments taken today.")
-    priority: int = 0
+    daily_capacity: int | None = Field(
+        None, ge=0, le=MAX_INT, description="Fulfillments a day; null: unlimited."
+    )
+    capacity_used: int = Field(0, ge=0, le=MAX_INT, description="Fulfillments taken today.")
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher wins a tie between equal plans.")
     network_tags: list[str] = Field(default_factory=list)
-    lead_time_hours: float = Field(4, ge=0, description="Hours from assignment to dispatch (or to pickup).")
+    lead_time_hours: float = Field(
+        4, ge=0, le=8760, description="Hours from assignment to dispatch (or to pickup)."
+    )
 
     @field_validator("opening_hours")
     @classmethod
@@ -50,9 +54,9 @@ class InventoryPosition(CamelModel):
     model_config = CamelModel.model_config | {"extra": "ignore"}
     location_ref: str = Field(min_length=1, max_length=100)
     sku_ref: str = Field(min_length=1, max_length=100)
-    on_hand: int = Field(ge=0)
-    reserved: int = Field(0, ge=0)
-    safety_stock: int = Field(0, ge=0)
+    on_hand: int = Field(ge=0, le=MAX_INT)
+    reserved: int = Field(0, ge=0, le=MAX_INT)
+    safety_stock: int = Field(0, ge=0, le=MAX_INT)
 
     @property
     def available(self) -> int:
@@ -65,7 +69,7 @@ Criterion = Literal["unfulfilled", "splits", "cost", "eta"]
 class SourcingProfile(CamelModel):
     """How plans are ranked and fenced, per tenant."""
 
-    version: int = 1
+    version: int = Field(1, ge=1, le=MAX_INT, description="Send the version you read (409 when stale).")
     objective: list[Criterion] = Field(
         default_factory=lambda: list[Criterion](["unfulfilled", "splits", "cost", "eta"])
     )
@@ -73,10 +77,18 @@ class SourcingProfile(CamelModel):
         default_factory=dict, description="Optional: rank by the weighted sum instead of lexicographically."
     )
     max_split: int = Field(3, ge=0, le=10, description="At most this many extra locations per plan.")
-    max_distance_km: float | None = Field(None, gt=0, description="Home delivery fence; null: none.")
-    shipment_cost: float = Field(5.0, ge=0, description="Cost of each fulfillment (location) in a plan.")
-    cost_per_unit_km: float = Field(0.01, ge=0, description="Cost of carrying one unit one kilometre.")
-    speed_kmh: float = Field(60, gt=0, description="Carrier speed for the distance part of an ETA.")
+    max_distance_km: float | None = Field(
+        None, gt=0, le=40_000, description="Home delivery fence; null: none."
+    )
+    shipment_cost: float = Field(
+        5.0, ge=0, le=1e9, description="Cost of each fulfillment (location) in a plan."
+    )
+    cost_per_unit_km: float = Field(
+        0.01, ge=0, le=1e9, description="Cost of carrying one unit one kilometre."
+    )
+    speed_kmh: float = Field(
+        60, gt=0, le=10_000, description="Carrier speed for the distance part of an ETA."
+    )
     allow_transfers: bool = Field(
         False, description="Click & collect: other locations may transfer to the pickup."
     )

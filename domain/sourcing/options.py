@@ -10,7 +10,7 @@ from pydantic import Field
 
 from domain import ids
 from domain.errors import DomainError, FieldError
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 from domain.sourcing.eta import format_hours
 from domain.sourcing.model import Line, Plan, SourcingRequest, SourcingResult
 
@@ -43,7 +43,7 @@ class Item(CamelModel):
     model_config = CamelModel.model_config | {"extra": "allow"}
     sku_ref: str = Field(min_length=1, max_length=100)
     requested_quantity: int = Field(ge=1, le=100_000)
-    available_quantity: int | None = None
+    available_quantity: int | None = Field(None, ge=0, le=MAX_INT)
 
 
 class OptionsRequest(CamelModel):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+
 import aiohttp
 
 from config.settings import Settings
+from domain.ids import new_session_id
 from fulfillment.devserver import DevServerConfig
 from tests.support import ApiClient, free_port, serving
 from workflows import search_attributes as sa
@@ -35,3 +39,36 @@ def test_postgres_urls_use_psycopg() -> None:
         Settings(database_url=None, data_dir="/tmp/x").resolved_database_url
         == "sqlite:////tmp/x/fulfillment.db"
     )
+
+
+async def test_every_temporal_call_answers_503_when_no_worker_takes_it(
+    settings: Settings, http: aiohttp.ClientSession, make_tenant: Callable[..., ApiClient]
+) -> None:
+    """Start (an update-with-start), an action (an Update), a read (a query) and an order's Update:
+    each is bounded by FULFILLMENT_API_TIMEOUT_SECONDS instead of hanging or failing with a 500."""
+    tenant = make_tenant()
+    lonely = settings.model_copy(
+        update={
+            "task_queue": f"nobody-{uuid.uuid4().hex[:6]}",
+            "api_port": free_port(),
+            "api_timeout_seconds": 1,
+        }
+    )
+    async with serving(lonely) as url:
+        api = ApiClient(http, url, tenant.key, tenant.tenant)
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        started = await api.post("/sessions", {"processType": "WEB_ORDER", "cartId": "c"}, headers=key)
+        assert started.status == 503 and started.body["errors"][0]["code"] == "NO_WORKER", started.body
+        session_id = new_session_id(tenant.tenant, key["Idempotency-Key"])  # its workflow did start
+        acted = await api.post(f"/sessions/{session_id}/actions", {"action": "confirm"})
+        assert acted.status == 503 and acted.body["errors"][0]["code"] == "NO_WORKER", acted.body
+        read = await api.get(f"/sessions/{session_id}")
+        assert read.status == 503, read.body
+        order = {
+            "tenantOrderId": f"NW-{uuid.uuid4().hex[:6]}",
+            "orderLineItems": [{"article": {"tenantArticleId": "S"}, "quantity": 1}],
+        }
+        placed = await api.post("/api/orders", order)
+        assert placed.status == 200, placed.body  # starting needs no worker
+        paid = await api.post(f"/api/orders/{placed.body['id']}/actions", {"name": "MARK_PAID"})
+        assert paid.status == 503 and paid.body["errors"][0]["code"] == "NO_WORKER", paid.body

@@ -355,7 +355,7 @@ async def test_a_modified_promised_order_is_routed_again(api: ApiClient) -> None
     assert types == ["order.created", "order.fulfillable", "order.modified", "order.rerouted"]
 
 
-async def test_consumer_update_and_partial_fulfilment(api: ApiClient) -> None:
+async def test_consumer_update_and_partial_fulfillment(api: ApiClient) -> None:
     await network(api)
     await no_grace(api)
     order = await api.ok("POST", "/api/orders", seed(tenantOrderId="CON-1"))

@@ -99,7 +99,7 @@ def test_builtins_use_the_seed_actions(process_type: str) -> None:
     assert d.allowed_actions(d.initial_state) == ["confirm", "reject", "cancel"]
 
 
-def test_web_order_has_the_fulfilment_path_and_a_return_branch() -> None:
+def test_web_order_has_the_fulfillment_path_and_a_return_branch() -> None:
     d = BUILTINS["WEB_ORDER"]
     status = d.initial_state
     for action in ("confirm", "pick", "pack", "ship", "deliver"):

@@ -1,4 +1,4 @@
-"""Webhook and push delivery, and fulfilment options, each workflow alone with stand-in activities."""
+"""Webhook and push delivery, and fulfillment options, each workflow alone with stand-in activities."""
 
 from __future__ import annotations
 
