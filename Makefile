@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 # Record the workflow histories the replay test replays (after a deliberate, versioned workflow change).
 histories: $(STAMP)
-	rm -f tests/histories/*.json
+	rm -f tests/histories/current/*.json
 	FULFILLMENT_RECORD_HISTORIES=1 $(BIN)/pytest -q tests/workflows --deselect tests/workflows/test_replay.py
 
 bench: $(STAMP)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -11,8 +12,17 @@ from temporalio import activity
 from activities.ports import EventPublisher, Sessions
 from domain import ids
 from domain.builtins import BUILTINS
-from domain.errors import Conflict
-from domain.orders import Fulfillment, Order, OrderChange, Routed, RouteRequest, SessionMove, Variant
+from domain.errors import Conflict, DomainError
+from domain.orders import (
+    Fulfillment,
+    Order,
+    OrderChange,
+    Routed,
+    RouteRequest,
+    SessionMove,
+    Variant,
+    destination,
+)
 from domain.process import path_to
 from domain.session import ActionRequest, SessionStart, SessionView
 from domain.sourcing.engine import source
@@ -31,18 +41,14 @@ SESSION_TARGETS = {
 }
 
 
-def order_type(order: Order) -> tuple[str, str | None]:
-    collect = order.delivery_preferences.get("collect")
-    if isinstance(collect, dict) and collect.get("locationRef"):
-        return "CC", str(collect["locationRef"])
-    return "HD", None
-
-
 def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
     """Plan the order's fulfillments with the sourcing engine: one per location of the best plan."""
     order = request.order
-    kind, pickup = order_type(order)
-    address = (order.consumer.addresses[0] if order.consumer and order.consumer.addresses else {}) or {}
+    kind, pickup, latitude, longitude = destination(order.delivery_preferences, order.consumer)
+    net = cache.get(order.tenant)
+    if pickup is not None and pickup not in net.index:  # the location went away after the order came in
+        message = f"no pickup location {pickup!r}"
+        raise DomainError.one("UNKNOWN_LOCATION", message, "deliveryPreferences.collect.locationRef")
     lines = [
         Line(sku_ref=i.article.tenant_article_id, quantity=i.quantity)
         for i in order.order_line_items
@@ -53,10 +59,10 @@ def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
         lines=lines,
         pickup_ref=pickup,
         limit=1,
-        latitude=address.get("latitude"),
-        longitude=address.get("longitude"),
+        latitude=latitude,
+        longitude=longitude,
     )
-    result = source(cache.get(order.tenant), sourcing, network.profile(engine, order.tenant))
+    result = source(net, sourcing, network.profile(engine, order.tenant))
     plan = result.plans[0] if result.plans else None
     fulfillments = []
     for f in plan.fulfillments if plan else []:
@@ -102,7 +108,10 @@ class OrderActivities:
 
     @activity.defn(name="start_fulfillment_sessions")
     async def start_fulfillment_sessions(self, order: Order) -> None:
+        """Start the session of each open fulfillment; a cancelled one is never started again."""
         for f in order.fulfillments:
+            if f.status == "cancelled":
+                continue
             start = SessionStart(
                 tenant=order.tenant,
                 session_id=f.session_id,
@@ -112,7 +121,8 @@ class OrderActivities:
                 definition=BUILTINS[f.process_type],
                 actor="order",
             )
-            await self._sessions.start(start)
+            with contextlib.suppress(Conflict):  # it ran and closed before (a retried start)
+                await self._sessions.start(start)
 
     @activity.defn(name="move_fulfillment_session")
     async def move_fulfillment_session(self, move: SessionMove) -> None:

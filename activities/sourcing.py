@@ -8,7 +8,6 @@ import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
 
-from domain.errors import DomainError, to_failure
 from domain.sourcing import exact
 from domain.sourcing.engine import source
 from domain.sourcing.jobs import OptionsAnswer, OptionsJob
@@ -49,10 +48,7 @@ class SourcingActivities:
 
     @activity.defn(name="compute_fulfilment_options")  # the registered name predates the spelling rule
     async def compute_fulfillment_options(self, job: OptionsJob) -> OptionsAnswer:
-        try:
-            body = await asyncio.to_thread(compute, self._engine, self._cache, job)
-        except DomainError as e:  # bad input: fail the run at once, with the errors for the API
-            raise to_failure(e) from None
+        body = await asyncio.to_thread(compute, self._engine, self._cache, job)
         await asyncio.to_thread(options.save, self._engine, job.tenant, job.options_id, body, job.created_on)
         log.info(
             "options.computed",

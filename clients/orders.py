@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
@@ -71,6 +73,17 @@ class OrderClient:
             return await call(self._handle(tenant, order_id).execute_update(update, arg), self._timeout)
         except WorkflowNotFound:
             raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no open order {order_id!r}", "id") from None
+
+    async def network_changed(self, tenant: str, order_ids: list[str]) -> None:
+        """Tell orders waiting for stock that the network changed; one that has moved on ignores it."""
+
+        async def one(order_id: str) -> None:
+            with contextlib.suppress(WorkflowNotFound):
+                await call(
+                    self._handle(tenant, order_id).signal(OrderWorkflow.network_changed), self._timeout
+                )
+
+        await asyncio.gather(*(one(i) for i in order_ids))
 
     async def exists(self, tenant: str, order_id: str) -> bool:
         """Whether the order's workflow was ever started (running or closed)."""

@@ -4,9 +4,16 @@ and the ones order activities make to drive a fulfillment's session."""
 from __future__ import annotations
 
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from clients.temporal import WorkflowNotFound, call
+from domain.errors import Conflict
 from domain.ids import session_workflow_id
 from domain.session import ActionRequest, SessionStart, SessionView
 from workflows import search_attributes as sa
@@ -42,16 +49,21 @@ class SessionClient:
             id=session_workflow_id(start.tenant, start.session_id),
             task_queue=self._queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A session that ran and closed is never started again under its id.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             search_attributes=TypedSearchAttributes(attributes),
             static_summary=f"{d.type} v{d.version} session for cart {start.cart_id}",
             static_details=f"tenant {start.tenant}, reference {start.reference or '-'}",
         )
-        return await call(
-            self._client.execute_update_with_start_workflow(
-                SessionWorkflow.view_when_recorded, start_workflow_operation=operation
-            ),
-            self._timeout,
-        )
+        try:
+            return await call(
+                self._client.execute_update_with_start_workflow(
+                    SessionWorkflow.view_when_recorded, start_workflow_operation=operation
+                ),
+                self._timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            raise Conflict.one("SESSION_CLOSED", f"session {start.session_id!r} has closed", "id") from None
 
     async def act(
         self, tenant: str, session_id: str, request: ActionRequest, update_id: str | None = None

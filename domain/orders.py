@@ -3,11 +3,14 @@
 Statuses of an order:
 - OPEN: placed; waiting to be paid (cash on delivery needs no payment) and for the grace period.
 - LOCKED: fulfillable; being routed to locations.
-- PROMISED: routed: its fulfillments are promised to locations and running as sessions.
+- PROMISED: routed: its fulfillments are promised to locations and running as sessions (lines that
+  could not be sourced are listed in `unfulfilledItems`).
+- NOT_ROUTABLE: nothing could be sourced; `unfulfilledItems` says why. It is routed again when the
+  network's stock or locations change, and can be cancelled (which frees its tenantOrderId).
 - IN_TRANSIT: every fulfillment is in transit (or delivered).
 - DELIVERED: every fulfillment is delivered.
 - CANCELLED: cancelled (by the customer before it was fulfillable, or by an admin after).
-A new order with the same tenantOrderId is refused while one is OPEN, LOCKED or PROMISED.
+A new order with the same tenantOrderId is refused while one is OPEN, LOCKED, PROMISED or NOT_ROUTABLE.
 """
 
 from __future__ import annotations
@@ -21,7 +24,21 @@ from domain.errors import Conflict, DomainError, FieldError, Unprocessable
 from domain.ids import order_line_id, order_process_id
 from domain.model import MAX_INT, CamelModel
 
-ACTIVE = ("OPEN", "LOCKED", "PROMISED")
+ACTIVE = ("OPEN", "LOCKED", "PROMISED", "NOT_ROUTABLE")
+# Set by the service, never by a client: a request naming one is refused (no mass assignment).
+SERVER_OWNED = (
+    "id",
+    "tenant",
+    "version",
+    "status",
+    "processId",
+    "created",
+    "lastModified",
+    "updateDetails",
+    "fulfillableAt",
+    "fulfillments",
+    "unfulfilledItems",
+)
 COD = "CASH_ON_DELIVERY"
 Action = Literal["MARK_PAID", "CANCEL", "UPDATE_CONSUMER"]
 
@@ -145,6 +162,9 @@ class Order(CamelModel):
     update_details: list[dict[str, Any]] = Field(default_factory=list)
     fulfillable_at: datetime | None = None
     fulfillments: list[Fulfillment] = Field(default_factory=list)
+    unfulfilled_items: list[dict[str, Any]] = Field(
+        default_factory=list, description="Lines the last routing could not source, with the reason."
+    )
 
 
 class OrderEvent(CamelModel):
@@ -206,6 +226,10 @@ class FulfillmentCommand(CamelModel):
 
 
 def new_order(tenant: str, order_id: str, body: OrderCreate, now: datetime) -> Order:
+    """The order as placed; a server-owned field in the request is refused, naming it."""
+    for name in SERVER_OWNED:
+        if name in (body.model_extra or {}):
+            raise DomainError.one("SERVER_OWNED_FIELD", f"{name} is set by the service, not the client", name)
     data = body.model_dump(mode="json")
     items = [{**item, "id": order_line_id(order_id, n)} for n, item in enumerate(data.pop("orderLineItems"))]
     return Order.model_validate(
@@ -221,6 +245,32 @@ def new_order(tenant: str, order_id: str, body: OrderCreate, now: datetime) -> O
             "lastModified": now,
         }
     )
+
+
+def destination(
+    delivery_preferences: dict[str, Any], consumer: Consumer | None
+) -> tuple[Literal["HD", "CC"], str | None, float | None, float | None]:
+    """How the order is fulfilled (home delivery or click & collect), its pickup location, and the
+    consumer's coordinates; a malformed value is refused naming its field, so it can never reach
+    routing (where it would fail every retry)."""
+    collect = delivery_preferences.get("collect")
+    if collect is not None and not isinstance(collect, dict):
+        raise DomainError.one("INVALID_FIELD", "collect must be an object", "deliveryPreferences.collect")
+    pickup = collect.get("locationRef") if collect else None
+    if pickup is not None and (not isinstance(pickup, str) or not 0 < len(pickup) <= 100):
+        message = "locationRef must be a location's ref (1 to 100 characters)"
+        raise DomainError.one("INVALID_FIELD", message, "deliveryPreferences.collect.locationRef")
+    address = consumer.addresses[0] if consumer and consumer.addresses else {}
+    point = []
+    for name, bound in (("latitude", 90), ("longitude", 180)):
+        value = address.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or abs(value) > bound
+        ):
+            message = f"{name} must be a number from -{bound} to {bound}"
+            raise DomainError.one("INVALID_COORDINATE", message, f"consumer.addresses[0].{name}")
+        point.append(None if value is None else float(value))
+    return ("CC" if pickup else "HD"), pickup, point[0], point[1]
 
 
 def needs_payment(order: Order) -> bool:
@@ -259,11 +309,11 @@ def check_patch(order: Order, patch: OrderPatch, config: ModificationConfig) -> 
             )
 
 
-def apply_patch(
-    order: Order, patch: OrderPatch, now: datetime, user: str | None
-) -> tuple[Order, dict[str, Any]]:
+def apply_patch(order: Order, patch: OrderPatch, now: datetime, user: str | None) -> dict[str, Any]:
+    """Apply a checked patch to the order in place (whoever holds the order sees the change); the
+    changes made, for the event."""
     changes = patch.model_dump(mode="json", exclude_none=True, exclude={"version", "comment"})
-    updated = order.model_copy(deep=True)
+    updated = order
     if patch.order_line_items is not None:
         quantities = {p.id: p.quantity for p in patch.order_line_items}
         updated.order_line_items = [
@@ -279,7 +329,7 @@ def apply_patch(
         detail["user"] = user
     updated.update_details = [*updated.update_details, detail]
     updated.version, updated.last_modified = order.version + 1, now
-    return updated, changes
+    return changes
 
 
 def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[Variant]:

@@ -85,6 +85,11 @@ def locations(engine: Engine, tenant: str, limit: int | None = None, offset: int
         return [Location.model_validate(row.body) for row in s.exec(query)]
 
 
+def has_location(engine: Engine, tenant: str, ref: str) -> bool:
+    with session_scope(engine) as s:
+        return s.get(LocationRow, (tenant, ref)) is not None
+
+
 def location(engine: Engine, tenant: str, ref: str) -> Location:
     with session_scope(engine) as s:
         row = s.get(LocationRow, (tenant, ref))
@@ -99,6 +104,7 @@ def inventory(
     sku_ref: str | None = None,
     location_ref: str | None = None,
     limit: int = 1000,
+    offset: int = 0,
 ) -> list[InventoryPosition]:
     with session_scope(engine) as s:
         query = select(InventoryRow).where(InventoryRow.tenant_id == tenant)
@@ -106,7 +112,8 @@ def inventory(
             query = query.where(InventoryRow.sku_ref == sku_ref)
         if location_ref:
             query = query.where(InventoryRow.location_ref == location_ref)
-        rows = s.exec(query.order_by(col(InventoryRow.location_ref), col(InventoryRow.sku_ref)).limit(limit))
+        query = query.order_by(col(InventoryRow.location_ref), col(InventoryRow.sku_ref))
+        rows = s.exec(query.offset(offset).limit(limit))
         return [
             InventoryPosition(
                 location_ref=r.location_ref,

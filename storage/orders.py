@@ -154,6 +154,12 @@ def list_orders(
     return [Order.model_validate(r.body) for r in rows], total
 
 
+def ids_with_status(engine: Engine, tenant: str, status: str) -> list[str]:
+    with session_scope(engine) as s:
+        rows = s.exec(select(OrderRow.id).where(OrderRow.tenant_id == tenant, OrderRow.status == status))
+        return list(rows)
+
+
 def fulfillment(engine: Engine, tenant: str, fulfillment_id: str) -> Fulfillment:
     with session_scope(engine) as s:
         row = s.get(FulfillmentRow, (tenant, fulfillment_id))

@@ -30,6 +30,7 @@ from clients.sessions import SessionClient
 from clients.temporal import connect, ensure_search_attributes
 from config.settings import Settings
 from storage.engine import make_engine
+from workers.interceptors import DomainErrorsAreFinal
 from workflows.fulfillment_options import FulfillmentOptionsWorkflow
 from workflows.order import OrderWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
@@ -44,6 +45,7 @@ QUEUES: dict[str, tuple[type, ...]] = {
     "sourcing": (FulfillmentOptionsWorkflow,),
 }
 ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
+INTERCEPTORS = [DomainErrorsAreFinal()]
 
 
 def publisher(client: Client, engine: Engine, settings: Settings) -> Publisher:
@@ -74,6 +76,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                         order_acts.move_fulfillment_session,
                     ],
                     activity_executor=executor,
+                    interceptors=INTERCEPTORS,
                 )
             )
         if "notifications" in queues:
@@ -87,6 +90,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                     workflows=QUEUES["notifications"],
                     activities=[hooks.webhook_pending, hooks.deliver_webhook, pushes.send_push],
                     activity_executor=executor,
+                    interceptors=INTERCEPTORS,
                 )
             )
         if "sourcing" in queues:
@@ -97,6 +101,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                     workflows=QUEUES["sourcing"],
                     activities=[SourcingActivities(engine).compute_fulfillment_options],
                     activity_executor=executor,
+                    interceptors=INTERCEPTORS,
                 )
             )
         for worker in workers:

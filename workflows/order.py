@@ -2,7 +2,12 @@
 
 Modifications, actions and fulfillment updates arrive as Updates. Validators refuse stale versions
 and disallowed changes before they touch history; a handler changes state before its first await,
-so of many concurrent PATCHes with one version exactly one passes its validator.
+so of many concurrent PATCHes with one version exactly one passes its validator. Handlers change the
+one order object in place, so a step awaiting an activity never holds a discarded copy.
+
+Routing never leaves an order stuck: a refusal (a pickup location that is gone) or a routing that
+keeps failing ends in NOT_ROUTABLE with `unfulfilledItems`, and the order is routed again when the
+network changes (the `network_changed` signal) or, failing that, every few hours.
 """
 
 from __future__ import annotations
@@ -12,12 +17,15 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.orders import OrderActivities
-    from domain.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, to_failure
+    from domain.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, from_failure, to_failure
     from domain.orders import (
         ACTIVE,
+        Fulfillment,
         FulfillmentCommand,
         Modify,
         Order,
@@ -25,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         OrderChange,
         OrderEvent,
         OrderStart,
+        Routed,
         RouteRequest,
         SessionMove,
         apply_patch,
@@ -37,6 +46,11 @@ with workflow.unsafe.imports_passed_through():
 
 LOCAL = timedelta(seconds=30)
 REMOTE = timedelta(seconds=60)
+# Routing that fails for a reason of its own (not a refusal) is retried for about an hour, then the
+# order shows NOT_ROUTABLE instead of waiting in LOCKED for ever.
+ROUTING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), maximum_attempts=12)
+RETRY_UNROUTABLE = timedelta(hours=6)
+LIVE_ONLY = "order-cancel-live-sessions-only"  # workflow.patched: earlier runs cancelled every session
 
 
 @workflow.defn(name="Order")
@@ -47,6 +61,7 @@ class OrderWorkflow:
         self._sequence = 0
         self._routed = False
         self._reroute = False
+        self._network_changed = False
         self._generation = 0
 
     @workflow.run
@@ -63,12 +78,22 @@ class OrderWorkflow:
         if not self._closed():
             await self._route("order.fulfillable")
         while not self._closed() and self._order.status not in ("DELIVERED",):
+            if self._order.status == "NOT_ROUTABLE":
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._closed() or self._reroute or self._network_changed,
+                        timeout=RETRY_UNROUTABLE,
+                    )
+                self._reroute, self._network_changed = False, False
+                if not self._closed():
+                    await self._route("order.rerouted")
+                continue
             await workflow.wait_condition(
                 lambda: self._closed() or self._reroute or self._order.status == "DELIVERED"
             )
             if self._reroute and not self._closed():
                 self._reroute = False
-                await self._cancel_sessions()
+                await self._cancel_sessions(self._live())
                 await self._route("order.rerouted")
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._order
@@ -80,13 +105,25 @@ class OrderWorkflow:
     def order(self) -> Order:
         return self._order
 
+    @workflow.signal
+    def network_changed(self) -> None:
+        """Stock or locations changed: a NOT_ROUTABLE order tries again."""
+        self._network_changed = True
+
+    def _live(self) -> list[Fulfillment]:
+        if workflow.patched(LIVE_ONLY):
+            return [f for f in self._order.fulfillments if f.status not in ("delivered", "cancelled")]
+        return [f for f in self._order.fulfillments if f.status != "delivered"]
+
     # Modifications
 
     @workflow.update
     async def modify(self, request: Modify) -> Order:
         user = None if request.config.actor_anonymization else request.user
-        self._order, changes = apply_patch(self._order, request.patch, workflow.now(), user)
-        if self._routed and not self._started():
+        changes = apply_patch(self._order, request.patch, workflow.now(), user)
+        status = self._order.status
+        # While LOCKED, the routing under way sees the new version and routes again itself.
+        if status == "NOT_ROUTABLE" or (status != "LOCKED" and self._routed and not self._started()):
             self._reroute = True
         await self._record("order.modified", changes=changes, comment=request.patch.comment)
         return self._order
@@ -116,13 +153,13 @@ class OrderWorkflow:
             await self._record("order.consumer_updated")
         else:
             o.status = "CANCELLED"
-            for f in o.fulfillments:
-                if f.status not in ("delivered",):
-                    f.status = "cancelled"
+            live = self._live()
+            for f in live:
+                f.status = "cancelled"
             await self._record(
                 "order.cancelled", previousStatus=before, by="admin" if action.admin else "customer"
             )
-            await self._cancel_sessions()
+            await self._cancel_sessions(live)
         return self._order
 
     @act.validator
@@ -137,11 +174,11 @@ class OrderWorkflow:
         if action.name == "CANCEL":
             if status in ("CANCELLED", "DELIVERED"):
                 raise to_failure(_conflict("ORDER_CLOSED", f"a {status} order cannot be cancelled", "name"))
-            if status != "OPEN" and not action.admin:
+            if status not in ("OPEN", "NOT_ROUTABLE") and not action.admin:
                 raise to_failure(
                     Forbidden.one(
                         "FORBIDDEN",
-                        "an order that is fulfillable is cancelled from the admin side (admin scope)",
+                        "an order being fulfilled is cancelled from the admin side (admin scope)",
                     )
                 )
 
@@ -200,19 +237,27 @@ class OrderWorkflow:
     # Steps
 
     async def _route(self, event: str) -> None:
+        """Route the order as it stands: a modification while routing makes it route again."""
+        while True:
+            self._order.status = "LOCKED"
+            self._generation += 1
+            version = self._order.version
+            routed = await self._plan()
+            if self._closed():  # cancelled while routing
+                return
+            if self._order.version == version:
+                break
         o = self._order
-        o.status = "LOCKED"
-        self._generation += 1
-        routed = await workflow.execute_activity_method(
-            OrderActivities.route_order,
-            RouteRequest(order=o, generation=self._generation),
-            start_to_close_timeout=REMOTE,
-        )
-        if self._closed():  # cancelled while routing
+        o.unfulfilled_items = routed.unfulfilled
+        o.last_modified = workflow.now()
+        if not routed.fulfillments:
+            already = o.status == "NOT_ROUTABLE"
+            o.status = "NOT_ROUTABLE"
+            if not already:
+                await self._record("order.not_routable", unfulfilledItems=routed.unfulfilled)
             return
         o.fulfillments = [*[f for f in o.fulfillments if f.status == "cancelled"], *routed.fulfillments]
         o.status, o.fulfillable_at = "PROMISED", o.fulfillable_at or workflow.now()
-        o.last_modified = workflow.now()
         self._routed = True
         live = [f for f in o.fulfillments if f.status != "cancelled"]
         await self._record(
@@ -231,9 +276,36 @@ class OrderWorkflow:
             OrderActivities.start_fulfillment_sessions, o, start_to_close_timeout=REMOTE
         )
 
-    async def _cancel_sessions(self) -> None:
+    async def _plan(self) -> Routed:
+        """The routing of the order, or, when it is refused or keeps failing, none (with the reason)."""
+        try:
+            return await workflow.execute_activity_method(
+                OrderActivities.route_order,
+                RouteRequest(order=self._order, generation=self._generation),
+                start_to_close_timeout=REMOTE,
+                retry_policy=ROUTING_RETRY,
+            )
+        except ActivityError as e:
+            refusal = from_failure(e)
+            reason = refusal.detail if refusal else "routing failed repeatedly; it is retried later"
+            code = refusal.errors[0].code if refusal else "ROUTING_FAILED"
+            return Routed(
+                fulfillments=[],
+                unfulfilled=[
+                    {
+                        "variant": i.article.tenant_article_id,
+                        "quantity": i.quantity,
+                        "reasonCode": code,
+                        "reason": reason,
+                    }
+                    for i in self._order.order_line_items
+                    if i.quantity
+                ],
+            )
+
+    async def _cancel_sessions(self, fulfillments: list[Fulfillment]) -> None:
         o = self._order
-        for f in o.fulfillments:
+        for f in fulfillments:
             if f.status != "delivered":
                 f.status = "cancelled"
                 await workflow.execute_activity_method(

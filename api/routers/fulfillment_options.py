@@ -4,16 +4,15 @@ as a workflow of its flexType and flexVersion."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OptionsDep, require
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError
 from domain.ids import new_options_id
 from domain.model import CamelModel
 from domain.sourcing.jobs import OptionsJob
@@ -31,17 +30,6 @@ class StateChange(CamelModel):
     id: str
 
 
-def _known(engine: Engine, tenant: str) -> Callable[[str], bool]:
-    def known(ref: str) -> bool:
-        try:
-            network.location(engine, tenant, ref)
-        except NotFound:
-            return False
-        return True
-
-    return known
-
-
 @router.post("", status_code=200)
 async def create_options(
     request: OptionsRequest,
@@ -54,7 +42,7 @@ async def create_options(
 ) -> dict[str, Any]:
     """Source the order: plans across the network, best first, and what cannot be fulfilled, with why."""
     # Refused before a workflow starts: bad input never becomes a failed run.
-    await run_in_threadpool(check_request, request, _known(engine, p.tenant))
+    await run_in_threadpool(check_request, request, partial(network.has_location, engine, p.tenant))
     options_id = new_options_id()
     job = OptionsJob(
         tenant=p.tenant,

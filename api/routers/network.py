@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, require
+from api.deps import EngineDep, OrdersDep, require
+from clients.orders import OrderClient
 from domain.model import MAX_INT, CamelModel
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
-from storage import network
+from storage import network, orders
 from storage.tenants import Principal
 
 router = APIRouter(tags=["network"])
@@ -33,12 +35,19 @@ class Upserted(CamelModel):
     upserted: int
 
 
+async def _wake_unroutable(engine: Engine, client: OrderClient, tenant: str) -> None:
+    """Orders that nothing could be sourced for try again now that the network changed."""
+    waiting = await run_in_threadpool(orders.ids_with_status, engine, tenant, "NOT_ROUTABLE")
+    await client.network_changed(tenant, waiting)
+
+
 @router.put("/locations", response_model=Upserted)
-async def put_locations(body: Locations, engine: EngineDep, p: Writer) -> Upserted:
+async def put_locations(body: Locations, engine: EngineDep, client: OrdersDep, p: Writer) -> Upserted:
     """Create or replace locations by `ref` (tens of thousands per request)."""
     count = await run_in_threadpool(
         network.upsert_locations, engine, p.tenant, body.locations, datetime.now(UTC)
     )
+    await _wake_unroutable(engine, client, p.tenant)
     return Upserted(upserted=count)
 
 
@@ -58,11 +67,12 @@ async def get_location(ref: str, engine: EngineDep, p: Reader) -> Location:
 
 
 @router.put("/inventory", response_model=Upserted)
-async def put_inventory(body: Positions, engine: EngineDep, p: Writer) -> Upserted:
+async def put_inventory(body: Positions, engine: EngineDep, client: OrdersDep, p: Writer) -> Upserted:
     """Create or replace inventory positions by (`locationRef`, `skuRef`)."""
     count = await run_in_threadpool(
         network.upsert_inventory, engine, p.tenant, body.positions, datetime.now(UTC)
     )
+    await _wake_unroutable(engine, client, p.tenant)
     return Upserted(upserted=count)
 
 
@@ -73,8 +83,9 @@ async def list_inventory(
     sku_ref: Annotated[str | None, Query(alias="skuRef")] = None,
     location_ref: Annotated[str | None, Query(alias="locationRef")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[InventoryPosition]:
-    return await run_in_threadpool(network.inventory, engine, p.tenant, sku_ref, location_ref, limit)
+    return await run_in_threadpool(network.inventory, engine, p.tenant, sku_ref, location_ref, limit, offset)
 
 
 @router.get("/sourcing/profile", response_model=SourcingProfile)

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OrdersDep, require
 from clients.orders import OrderClient
+from domain.errors import NotFound
 from domain.ids import new_order_id
 from domain.model import MAX_INT, CamelModel
 from domain.orders import (
@@ -28,9 +29,10 @@ from domain.orders import (
     OrderCreate,
     OrderPatch,
     Shipment,
+    destination,
     new_order,
 )
-from storage import orders
+from storage import network, orders
 from storage.tables import OrderClaimRow
 from storage.tenants import Principal
 
@@ -65,9 +67,16 @@ def _aware(at: datetime) -> datetime:
 
 @router.post("/api/orders", status_code=200, response_model=Order)
 async def create_order(body: OrderCreate, engine: EngineDep, client: OrdersDep, p: Writer) -> Order:
-    """Place an order (the seed's body as is); 409 while another with its tenantOrderId is active."""
+    """Place an order (the seed's body as is); 409 while another with its tenantOrderId is active.
+    Fields the service sets (`status`, `fulfillments`, …) are refused, and so is anything routing
+    could not use: a pickup location that does not exist (404), a coordinate that is not a number."""
     order_id = new_order_id()
     now = datetime.now(UTC)
+    order = new_order(p.tenant, order_id, body, now)
+    _, pickup, _, _ = destination(body.delivery_preferences, body.consumer)
+    if pickup is not None and not await run_in_threadpool(network.has_location, engine, p.tenant, pickup):
+        message = f"no pickup location {pickup!r}"
+        raise NotFound.one("UNKNOWN_LOCATION", message, "deliveryPreferences.collect.locationRef")
     try:
         await run_in_threadpool(orders.claim, engine, p.tenant, body.tenant_order_id, order_id, now)
     except orders.Claimed as e:
@@ -79,7 +88,6 @@ async def create_order(body: OrderCreate, engine: EngineDep, client: OrdersDep, 
             orders.take_over, engine, p.tenant, body.tenant_order_id, orphan, order_id, now
         ):
             raise
-    order = new_order(p.tenant, order_id, body, now)
     config = await run_in_threadpool(orders.config, engine, p.tenant, FULFILLABLE, FulfillableConfig)
     try:
         await client.start(order, config)

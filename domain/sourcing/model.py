@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -22,7 +23,9 @@ class Location(CamelModel):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     address: dict[str, Any] = Field(default_factory=dict)
-    timezone: str = "UTC"
+    timezone: str = Field(
+        "UTC", min_length=1, max_length=64, description="An IANA time zone, e.g. Europe/Amsterdam."
+    )
     opening_hours: dict[str, list[tuple[str, str]]] = Field(
         default_factory=dict,
         description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
@@ -37,6 +40,15 @@ class Location(CamelModel):
     lead_time_hours: float = Field(
         4, ge=0, le=8760, description="Hours from assignment to dispatch (or to pickup)."
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from None
+        return value
 
     @field_validator("opening_hours")
     @classmethod

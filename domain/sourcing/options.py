@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from domain import ids
-from domain.errors import DomainError, FieldError
+from domain.errors import DomainError, NotFound
 from domain.model import MAX_INT, CamelModel
 from domain.sourcing.eta import format_hours
 from domain.sourcing.model import Line, Plan, SourcingRequest, SourcingResult
@@ -60,10 +60,21 @@ class OptionsRequest(CamelModel):
     items: list[Item] = Field(min_length=1, max_length=500)
     attributes: list[Attribute] = Field(default_factory=list)
 
+    @field_validator("attributes")
+    @classmethod
+    def _handling_time(cls, attributes: list[Attribute]) -> list[Attribute]:
+        for a in attributes:
+            if a.name == "handlingTime" and a.value is not None:
+                try:
+                    _instant(a.value)
+                except (TypeError, ValueError):
+                    raise ValueError("the handlingTime attribute must be an ISO 8601 date-time") from None
+        return attributes
+
     def handling_time(self) -> datetime | None:
         for a in self.attributes:
-            if a.name == "handlingTime" and isinstance(a.value, str):
-                return datetime.fromisoformat(a.value.replace("Z", "+00:00"))
+            if a.name == "handlingTime" and a.value is not None:
+                return _instant(a.value)
         return None
 
     def sourcing(self, latitude: float | None, longitude: float | None) -> SourcingRequest:
@@ -78,26 +89,31 @@ class OptionsRequest(CamelModel):
         )
 
 
+def _instant(value: object) -> datetime:
+    """An ISO 8601 date-time; one without a zone is taken as UTC."""
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def check_request(request: OptionsRequest, known: Callable[[str], bool]) -> None:
     """Refuse what cannot be sourced: the API before a workflow starts, the activity against the
     network it computes on (which may have changed since). `known` tells a known location ref."""
     ref = request.location_ref
-    has_ref = ref is not None and known(ref)
-    if request.order_type == "CC" and not has_ref:
-        raise DomainError([FieldError("UNKNOWN_LOCATION", f"no pickup location {ref!r}", "locationRef")])
     address = request.address
     has_point = address is not None and None not in (address.latitude, address.longitude)
-    if request.order_type == "HD" and not has_point and not has_ref:
-        raise DomainError(
-            [
-                FieldError(
-                    "ADDRESS_COORDINATES_REQUIRED",
-                    "home delivery needs address.latitude and address.longitude, "
-                    "or a known locationRef to measure from",
-                    "address.latitude",
-                )
-            ]
+    if request.order_type == "CC" and ref is None:
+        message = "click & collect needs the pickup's locationRef"
+        raise DomainError.one("LOCATION_REQUIRED", message, "locationRef")
+    if request.order_type == "HD" and not has_point and ref is None:
+        message = (
+            "home delivery needs address.latitude and address.longitude, or a locationRef to measure from"
         )
+        raise DomainError.one("ADDRESS_COORDINATES_REQUIRED", message, "address.latitude")
+    needed = request.order_type == "CC" or not has_point
+    if needed and ref is not None and not known(ref):  # well-formed, but the network has no such location
+        raise NotFound.one("UNKNOWN_LOCATION", f"no location {ref!r}", "locationRef")
 
 
 def answer(

@@ -136,7 +136,7 @@ async def test_click_and_collect_and_exact_mode(api: ApiClient) -> None:
         assert [f["locationRef"] for f in body["plans"][0]["fulfilments"]] == ["ST2"]
         assert body["plans"][0]["fulfilments"][0]["fulfilmentType"] == "CC"
     unknown = await api.post("/api/v4.1/fulfilmentOptions", {**cc, "locationRef": "NOWHERE"})
-    assert unknown.status == 400 and unknown.body["errors"][0]["field"] == "locationRef"
+    assert unknown.status == 404 and unknown.body["errors"][0]["field"] == "locationRef"
 
 
 async def test_state_changes_and_tenancy(api: ApiClient, make_tenant: Callable[..., ApiClient]) -> None:

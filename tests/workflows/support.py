@@ -2,7 +2,9 @@
 
 A stand-in registers under the real activity's name, read off the real definition, so the workflow
 calls it exactly as it calls the real one. With FULFILLMENT_RECORD_HISTORIES=1 (`make histories`),
-`keep` writes each finished scenario's history to tests/histories/, which the replay test replays.
+`keep` writes each finished scenario's history to tests/histories/current/. The replay test replays
+those and the histories of earlier releases (tests/histories/release-*/, never rewritten), so a
+workflow change must stay compatible with what is running in production.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+CURRENT = HISTORIES / "current"  # what `make histories` records; release-* folders are kept as they are
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -44,5 +47,5 @@ async def keep(handle: WorkflowHandle[Any, Any], name: str) -> None:
     if os.environ.get("FULFILLMENT_RECORD_HISTORIES") != "1":
         return
     history = await handle.fetch_history()
-    HISTORIES.mkdir(exist_ok=True)
-    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+    CURRENT.mkdir(parents=True, exist_ok=True)
+    (CURRENT / f"{name}.json").write_text(history.to_json() + "\n")

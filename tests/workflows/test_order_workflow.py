@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
 from domain import ids
-from domain.errors import Conflict, Forbidden, from_failure
+from domain.errors import Conflict, DomainError, Forbidden, NotFound, from_failure, to_failure
 from domain.orders import (
     FulfillableConfig,
     Fulfillment,
     FulfillmentCommand,
     FulfillmentUpdate,
+    LinePatch,
     ModificationConfig,
     Modify,
     Order,
@@ -33,8 +37,10 @@ from domain.orders import (
     Variant,
     new_order,
 )
+from tests.support import eventually
 from tests.workflows.support import keep, stand_in, worker
-from workflows.order import OrderWorkflow
+from workers.worker import INTERCEPTORS
+from workflows.order import ROUTING_RETRY, OrderWorkflow
 
 GRACE = 300
 
@@ -170,3 +176,106 @@ async def test_refused_updates_carry_their_domain_error_and_change_nothing(
         assert (await handle.result()).status == "CANCELLED"
         assert partners.events == ["order.created", "order.fulfillable", "order.cancelled"]
         await keep(handle, "order_cancelled_by_admin")
+
+
+async def test_a_modification_while_routing_routes_again_and_nothing_is_lost(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    partners = Partners()
+    routing, release = asyncio.Event(), asyncio.Event()
+    planned: list[int] = []
+    real_route = partners.activities[1]
+
+    @stand_in(OrderActivities.route_order)
+    async def slow_route(request: RouteRequest) -> Routed:
+        planned.append(request.order.order_line_items[0].quantity)
+        routing.set()
+        await release.wait()
+        return await real_route(request)
+
+    partners.activities[1] = slow_route
+    async with worker(time_skipping, [OrderWorkflow], partners.activities) as queue:
+        handle = await place(time_skipping, queue, paymentStatus="PAID")
+        await time_skipping.sleep(timedelta(seconds=GRACE + 1))
+        await routing.wait()
+        locked = await handle.query(OrderWorkflow.order)
+        assert locked.status == "LOCKED"
+        line = locked.order_line_items[0].id
+        patch = OrderPatch(version=locked.version, order_line_items=[LinePatch(id=str(line), quantity=5)])
+        modified = await handle.execute_update(
+            OrderWorkflow.modify, Modify(patch=patch, config=ModificationConfig(), user="k")
+        )
+        assert modified.version == 2
+        release.set()
+
+        async def promised() -> bool:
+            return (await handle.query(OrderWorkflow.order)).status == "PROMISED"
+
+        await eventually(promised, 30, "the order to be promised")
+        order = await handle.query(OrderWorkflow.order)
+        assert planned == [2, 5]  # the first plan was for the old quantity: routed again
+        (f,) = order.fulfillments
+        assert [v.quantity for v in f.variants] == [5] and order.version == 2
+        assert partners.started == [[f.session_id]]  # sessions only for the plan that stands
+        assert partners.events == ["order.created", "order.modified", "order.fulfillable"]
+
+
+async def test_routing_that_is_refused_or_keeps_failing_ends_not_routable_not_stuck(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    for failure, code, tries in (
+        (
+            to_failure(NotFound.one("UNKNOWN_LOCATION", "no pickup location 'GONE'", "locationRef")),
+            "UNKNOWN_LOCATION",
+            1,
+        ),
+        (RuntimeError("the database is on fire"), "ROUTING_FAILED", ROUTING_RETRY.maximum_attempts),
+    ):
+        partners = Partners()
+        attempts: list[int] = []
+
+        @stand_in(OrderActivities.route_order)
+        async def failing(
+            request: RouteRequest, failure: BaseException = failure, attempts: list[int] = attempts
+        ) -> Routed:
+            attempts.append(activity.info().attempt)
+            raise failure
+
+        partners.activities[1] = failing
+        async with worker(time_skipping, [OrderWorkflow], partners.activities) as queue:
+            handle = await place(time_skipping, queue, paymentStatus="PAID")
+            await time_skipping.sleep(timedelta(hours=2))
+            order = await handle.query(OrderWorkflow.order)
+        assert order.status == "NOT_ROUTABLE" and len(attempts) == tries
+        assert {u["reasonCode"] for u in order.unfulfilled_items} == {code}
+        assert partners.events == ["order.created", "order.not_routable"]
+        await handle.terminate()
+
+
+async def test_a_domain_error_raised_in_any_activity_is_not_retried(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """The worker's interceptor makes a refusal final, so no activity retries bad input for ever."""
+    attempts: list[int] = []
+
+    @stand_in(OrderActivities.route_order)
+    async def refusing(request: RouteRequest) -> Routed:
+        attempts.append(activity.info().attempt)
+        raise DomainError.one("UNKNOWN_LOCATION", "no pickup location 'GONE'", "locationRef")
+
+    partners = Partners()
+    partners.activities[1] = refusing
+    queue = f"wf-{uuid.uuid4().hex[:10]}"
+    async with Worker(
+        time_skipping.client,
+        task_queue=queue,
+        workflows=[OrderWorkflow],
+        activities=partners.activities,
+        interceptors=INTERCEPTORS,
+    ):
+        handle = await place(time_skipping, queue, paymentStatus="PAID")
+        await time_skipping.sleep(timedelta(hours=2))
+        order = await handle.query(OrderWorkflow.order)
+    assert order.status == "NOT_ROUTABLE" and attempts == [1]
+    assert order.unfulfilled_items[0]["reasonCode"] == "UNKNOWN_LOCATION"
+    await handle.terminate()
