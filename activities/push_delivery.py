@@ -23,10 +23,12 @@ from domain.push import (
     WebPushSubscription,
     render,
 )
+from egress.http import Egress
 from egress.push.apns import ApnsSender
 from egress.push.fcm import FcmSender
 from egress.push.result import SendResult
 from egress.push.webpush import WebPushSender
+from egress.urls import Unreachable, UnsafeUrl
 from storage import push
 
 log = structlog.get_logger(__name__)
@@ -35,9 +37,10 @@ log = structlog.get_logger(__name__)
 class PushActivities:
     def __init__(self, engine: Engine, http: aiohttp.ClientSession, settings: Settings) -> None:
         self._engine = engine
-        self._fcm = FcmSender(http, settings.fcm_base_url)
-        self._apns = ApnsSender(settings.apns_base_url, settings.apns_ca_file)
-        self._webpush = WebPushSender(http)
+        egress = Egress(http, settings.webhook_allow_private)  # the one guard, for every provider URL
+        self._fcm = FcmSender(egress, settings.fcm_base_url)
+        self._apns = ApnsSender(settings.apns_base_url, settings.apns_ca_file, egress)
+        self._webpush = WebPushSender(egress)
 
     async def close(self) -> None:
         await self._apns.close()
@@ -55,8 +58,10 @@ class PushActivities:
             result = await self._send(
                 app.platform, app.id, app.credentials, device.token, device.subscription, note, request
             )
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
-            result = SendResult("retry", None, f"{type(e).__name__}: {e}")
+        except UnsafeUrl as e:  # refused by the guard: a retry would be refused too
+            result = SendResult("rejected", None, str(e))
+        except Unreachable as e:
+            result = SendResult("retry", None, str(e))
         log.info(
             "push.attempt",
             tenant=request.tenant,

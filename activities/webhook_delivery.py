@@ -16,13 +16,13 @@ from activities.ports import EventPublisher
 from domain.events import Event
 from domain.signing import signature_header
 from domain.webhooks import FAILING_LIMIT_DAYS, DeliveryRequest, DeliveryResult, PendingEvents, WebhookTarget
-from egress.urls import UnsafeUrl, check_url
+from egress.http import Egress
+from egress.urls import EgressError
 from storage import webhooks
 from storage.engine import session_scope
 from storage.tables import WebhookAttemptRow, WebhookRow
 
 log = structlog.get_logger(__name__)
-TIMEOUT = aiohttp.ClientTimeout(total=15)
 USER_AGENT = "fulfillment-webhooks/1"
 
 
@@ -43,12 +43,7 @@ class WebhookActivities:
     def __init__(
         self, engine: Engine, http: aiohttp.ClientSession, publisher: EventPublisher, allow_private: bool
     ) -> None:
-        self._engine, self._http, self._publisher, self._allow_private = (
-            engine,
-            http,
-            publisher,
-            allow_private,
-        )
+        self._engine, self._egress, self._publisher = engine, Egress(http, allow_private), publisher
 
     @activity.defn(name="webhook_pending")
     async def webhook_pending(self, target: WebhookTarget) -> PendingEvents:
@@ -78,14 +73,10 @@ class WebhookActivities:
         excerpt, error, retry_after = "", None, None
         started = time.perf_counter()
         try:
-            await check_url(hook.url, self._allow_private)
-            async with self._http.post(
-                hook.url, data=body, headers=headers, timeout=TIMEOUT, allow_redirects=False
-            ) as response:
-                status = response.status
-                excerpt = (await response.content.read(500)).decode(errors="replace")
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-        except (aiohttp.ClientError, TimeoutError, UnsafeUrl) as e:
+            reply = await self._egress.post(hook.url, data=body, headers=headers)  # a 3xx is a failure
+            status, excerpt = reply.status, reply.text()
+            retry_after = parse_retry_after(reply.headers.get("Retry-After"), datetime.now(UTC))
+        except EgressError as e:  # its message names no address
             error = f"{type(e).__name__}: {e}"[:500]
         duration_ms = int((time.perf_counter() - started) * 1000)
         outcome, disabled = await asyncio.to_thread(

@@ -11,10 +11,12 @@ from fastapi import FastAPI, Request, Response
 
 from api import errors
 from api.feed import Hub
+from api.limits import BodyLimit
 from api.routers import (
     events,
     fulfillment_options,
     health,
+    keys,
     live_feed,
     network,
     orders,
@@ -84,6 +86,9 @@ def create_app(settings: Settings) -> FastAPI:
         network,
         fulfillment_options,
         orders,
+        keys,
     ):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)
+    errors.document(app)
     return app

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
@@ -31,10 +32,15 @@ def _state(name: str) -> Callable[[Request], Any]:
     return get
 
 
-async def principal(request: Request, authorization: Annotated[str | None, Header()] = None) -> Principal:
-    if not authorization or not authorization.lower().startswith("bearer "):
+BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ffk_…`.")
+
+
+async def principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+) -> Principal:
+    if credentials is None:
         raise Unauthenticated("send `Authorization: Bearer <api key>`")
-    found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, authorization[7:].strip())
+    found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, credentials.credentials)
     if found is None:
         raise Unauthenticated("the API key is not valid")
     structlog.contextvars.bind_contextvars(tenant=found.tenant)
@@ -52,6 +58,7 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+Admin = Annotated[Principal, Depends(require(tenants.ADMIN))]
 EngineDep = Annotated[Engine, Depends(_state("engine"))]
 TemporalDep = Annotated[Client, Depends(_state("temporal"))]
 SettingsDep = Annotated[Settings, Depends(_state("settings"))]

@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -52,6 +53,7 @@ _TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    413: "Content too large",
     422: "Unprocessable content",
     503: "Service unavailable",
 }
@@ -67,6 +69,70 @@ STATUS: dict[type[DomainError], tuple[int, str]] = {
     Unprocessable: (422, "Unprocessable content"),
     Unavailable: (503, "Service unavailable"),
 }
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details with the errors, each naming its field.",
+    "required": ["type", "title", "status", "detail", "errors"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["code", "message", "field"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+# What every operation may answer besides its success; authenticated ones add 401 and 403.
+_ANSWERS = {
+    "400": "Invalid input; `errors` names each offending field.",
+    "404": "No such resource for this tenant (or a referenced one does not exist).",
+    "405": "The path does not take this method (`Allow` lists those it takes).",
+    "409": "The current state does not allow it (a stale version, a closed resource, a key in use).",
+    "413": "The request body is over the size limit.",
+    "422": "Well-formed, but its content cannot be applied.",
+    "503": "Temporal or a worker did not answer in time; the request may be retried.",
+}
+_AUTH_ANSWERS = {"401": "No valid API key.", "403": "The API key lacks the scope the operation needs."}
+
+
+def document(app: FastAPI) -> None:
+    """State in the OpenAPI schema the error answers every operation can give, as problem+json, in
+    place of FastAPI's own 422 validation shape, which this API never sends (it answers 400)."""
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = spec.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        components["Problem"] = PROBLEM_SCHEMA
+        problem_content = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                answers = {**_ANSWERS, **(_AUTH_ANSWERS if operation.get("security") else {})}
+                responses = operation.setdefault("responses", {})
+                for status, text in answers.items():
+                    responses[status] = {"description": text, "content": problem_content}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = schema  # type: ignore[method-assign]
 
 
 def install(app: FastAPI) -> None:
@@ -91,8 +157,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         title = _TITLES.get(exc.status_code, "Error")
-        code = title.upper().replace(" ", "_")
-        return problem(exc.status_code, title, [FieldError(code, str(exc.detail))])
+        code = "BODY_TOO_LARGE" if exc.status_code == 413 else title.upper().replace(" ", "_")
+        response = problem(exc.status_code, title, [FieldError(code, str(exc.detail))])
+        response.headers.update(exc.headers or {})  # e.g. `Allow` on a 405
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

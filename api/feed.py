@@ -3,6 +3,8 @@
 Consumers never slow the hub: each has a bounded queue, and one that lets it overflow (or blocks a
 send too long) is cut off with close code 1013 and reconnects from its last cursor. A replica wakes
 on PostgreSQL NOTIFY where it can and polls the log otherwise, so every replica sees every event.
+Every `live_feed_auth_recheck_seconds` the hub checks the API keys of its connections in one query
+and marks those whose key was revoked (or deleted): their routes end them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy.engine import Engine
 from config.settings import Settings
 from domain.events import Event
 from domain.feed import FeedFilter
-from storage import events, live_feed
+from storage import events, live_feed, tenants
 from storage.tables import LiveFeedSubscriptionRow
 
 log = structlog.get_logger(__name__)
@@ -38,12 +40,14 @@ def event_message(event: Event, subscription_ids: list[str]) -> dict[str, Any]:
 
 
 class Connection:
-    def __init__(self, tenant: str, buffer: int) -> None:
+    def __init__(self, tenant: str, buffer: int, key_id: str | None = None) -> None:
         self.id = "conn_" + uuid.uuid4().hex[:16]
         self.tenant = tenant
+        self.key_id = key_id  # the API key it was opened with (directly or through a ticket)
         self.filters: dict[str, FeedFilter] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=buffer)
         self.cut_off = asyncio.Event()
+        self.revoked = asyncio.Event()
         self.sent_through = 0  # cursor of the last event sent, so replay and live never repeat one
 
     def offer(self, event: Event) -> None:
@@ -83,7 +87,11 @@ class Hub:
 
     async def start(self) -> None:
         self.position = await asyncio.to_thread(events.last_cursor, self.engine)
-        self._tasks = [asyncio.create_task(self._tail()), asyncio.create_task(self._sync())]
+        self._tasks = [
+            asyncio.create_task(self._tail()),
+            asyncio.create_task(self._sync()),
+            asyncio.create_task(self._recheck()),
+        ]
         if self.engine.dialect.name == "postgresql":
             self._tasks.append(asyncio.create_task(self._listen()))
 
@@ -127,6 +135,11 @@ class Hub:
             return False
         await asyncio.to_thread(live_feed.remove_ids, self.engine, [sid])
         return True
+
+    async def too_far_behind(self, tenant: str, cursor: int) -> bool:
+        """Whether more than `live_feed_max_backfill` of the tenant's events came after `cursor`."""
+        limit = self.settings.live_feed_max_backfill
+        return await asyncio.to_thread(live_feed.backlog, self.engine, tenant, cursor, limit + 1) > limit
 
     async def replay(self, conn: Connection, cursor: int, send: Send) -> None:
         """Send what the consumer missed after `cursor`; call after `attach`, so live events queue."""
@@ -174,6 +187,23 @@ class Hub:
             except Exception as e:
                 log.warning("live_feed.listen_failed", error=str(e))
                 await asyncio.sleep(1)
+
+    async def _recheck(self) -> None:
+        """Mark the connections whose API key was revoked since they opened."""
+        while True:
+            await asyncio.sleep(self.settings.live_feed_auth_recheck_seconds)
+            held = {c.key_id for c in self.connections.values() if c.key_id and not c.revoked.is_set()}
+            if not held:
+                continue
+            try:
+                active = await asyncio.to_thread(tenants.active_key_ids, self.engine, held)
+            except Exception as e:  # a database hiccup ends nobody's connection
+                log.warning("live_feed.recheck_failed", error=str(e))
+                continue
+            for conn in list(self.connections.values()):
+                if conn.key_id in held - active:
+                    log.info("live_feed.key_revoked", tenant=conn.tenant, key_id=conn.key_id)
+                    conn.revoked.set()
 
     async def _sync(self) -> None:
         """Keep this replica's registrations alive and end those deleted through the REST API."""

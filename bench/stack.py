@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from cryptography.fernet import Fernet
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -68,6 +69,7 @@ async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator
         "FULFILLMENT_WEBHOOK_ALLOW_PRIVATE": "true",
         "FULFILLMENT_API_PORT": str(api_port),
         "FULFILLMENT_LOG_LEVEL": "WARNING",
+        "FULFILLMENT_SECRET_KEY": os.environ.get("FULFILLMENT_SECRET_KEY") or Fernet.generate_key().decode(),
     }
     cli = [sys.executable, "-m", "fulfillment.cli"]
     procs = [

@@ -58,8 +58,11 @@ class OrderClient:
     async def act(self, tenant: str, order_id: str, action: OrderAction) -> Order:
         return await self._update(tenant, order_id, OrderWorkflow.act, action)
 
-    async def fulfillment(self, tenant: str, order_id: str, command: FulfillmentCommand) -> Order:
-        return await self._update(tenant, order_id, OrderWorkflow.fulfillment, command)
+    async def fulfillment(
+        self, tenant: str, order_id: str, command: FulfillmentCommand, update_id: str | None = None
+    ) -> Order:
+        """`update_id`: the same id twice is applied once (Temporal keeps the first result)."""
+        return await self._update(tenant, order_id, OrderWorkflow.fulfillment, command, update_id)
 
     async def _update(
         self,
@@ -67,10 +70,13 @@ class OrderClient:
         order_id: str,
         update: UpdateMethodMultiParam[[OrderWorkflow, A], Order],
         arg: A,
+        update_id: str | None = None,
     ) -> Order:
         """A refused Update raises its domain error; an order that is not running, `NotFound`."""
         try:
-            return await call(self._handle(tenant, order_id).execute_update(update, arg), self._timeout)
+            return await call(
+                self._handle(tenant, order_id).execute_update(update, arg, id=update_id), self._timeout
+            )
         except WorkflowNotFound:
             raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no open order {order_id!r}", "id") from None
 

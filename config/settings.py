@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,7 +34,9 @@ class Settings(BaseSettings):
     )
     apns_ca_file: str | None = Field(None, description="CA bundle to trust for APNs (tests use a local CA).")
     webhook_allow_private: bool = Field(
-        False, description="Allow webhook URLs on private/loopback addresses."
+        False,
+        description="Allow private/loopback addresses for every outbound URL: webhooks, push endpoints, "
+        "FCM token and send URLs, APNs (tests and `make run`).",
     )
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
@@ -49,6 +51,11 @@ class Settings(BaseSettings):
         None, description="Dev server UI port (temporal-dev.yaml when unset)."
     )
     bootstrap_api_key: str | None = Field(None, description="The dev tenant's API key; generated when unset.")
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Fernet key(s) for secrets at rest, comma-separated: the first encrypts, every one "
+        "decrypts. DATA_DIR/secret-key when unset.",
+    )
     live_feed_poll_seconds: float = Field(
         0.1, description="How often a replica looks for new events (SQLite)."
     )
@@ -58,9 +65,34 @@ class Settings(BaseSettings):
     live_feed_send_timeout_seconds: float = Field(
         10.0, description="A send blocked this long cuts the consumer off."
     )
+    live_feed_auth_recheck_seconds: float = Field(
+        30.0, gt=0, description="How often an open live-feed connection's API key is checked again."
+    )
+    live_feed_max_backfill: int = Field(
+        10_000, ge=1, description="A resume cursor with more of the tenant's events after it is refused."
+    )
     api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="A request body larger than this is refused with 413, unread."
+    )
+    max_bulk_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="The same for the bulk network writes (PUT /locations, /inventory).",
+    )
     log_format: str = Field("pretty", description="`pretty` for development, `json` for production.")
     log_level: str = Field("INFO", description="Log level.")
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.data_dir / "secret-key"
+
+    def secret_keys(self) -> list[str]:
+        """FULFILLMENT_SECRET_KEY's keys, else DATA_DIR/secret-key's (comma- or line-separated); may be []."""
+        raw = self.secret_key.get_secret_value() if self.secret_key else ""
+        if not raw.strip() and self.secret_key_file.is_file():
+            raw = self.secret_key_file.read_text()
+        return [k.strip() for k in raw.replace("\n", ",").split(",") if k.strip()]
 
     @property
     def worker_queue_names(self) -> set[str]:

@@ -6,6 +6,7 @@ activity) yields the same id: it is the `webhook-id` partners de-duplicate on.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -61,7 +62,15 @@ CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
         "Paid and past the grace period: routed into fulfillments (ids, variants).",
         OrderEventData,
     ),
-    "order.rerouted": ("A modified order's fulfillments were planned again.", OrderEventData),
+    "order.rerouted": (
+        "The order's fulfillments were planned again (after a modification, or when stock arrived).",
+        OrderEventData,
+    ),
+    "order.not_routable": (
+        "Nothing of the order could be sourced; `unfulfilledItems` says why. It is routed again when the "
+        "network changes.",
+        OrderEventData,
+    ),
     "order.cancelled": ("An order was cancelled.", OrderEventData),
     "order.in_transit": ("Every fulfillment of the order is in transit.", OrderEventData),
     "order.delivered": ("Every fulfillment of the order is delivered.", OrderEventData),
@@ -97,6 +106,13 @@ def wanted_by(event_type: str, subject: str, webhook_id: str, filters: list[str]
     if event_type == "webhook.test":
         return subject == webhook_id
     return matches(event_type, filters)
+
+
+FILTERS = sorted({*CATALOGUE, *(t.split(".")[0] + ".*" for t in CATALOGUE)})
+"""Every value an event-type filter may take: a type, or a family (`session.*`)."""
+_ONE = "|".join(re.escape(f) for f in FILTERS)
+FILTER_LIST = f"^({_ONE})(,({_ONE}))*$"
+"""A comma-separated list of filters, as a query parameter takes them."""
 
 
 def known_filter(value: str) -> bool:

@@ -75,6 +75,11 @@ def session_move_update_id(session_id: str, revision: int, action: str) -> str:
     return f"{session_id}:{revision}:{action}"
 
 
+def shipment_update_id(fulfillment_id: str, shipment_json: str) -> str:
+    """The Update id of a shipment PUT: the same shipment sent again is the same Update, applied once."""
+    return f"shipment:{fulfillment_id}:{hashlib.sha256(shipment_json.encode()).hexdigest()[:32]}"
+
+
 def fulfillment_id(order_id: str, generation: int, location_ref: str) -> str:
     """A fulfillment of one routing of an order at one location; a new routing makes new ids."""
     return str(uuid.uuid5(uuid.UUID(order_id), f"{generation}:{location_ref}"))

@@ -375,9 +375,13 @@ def check_fulfillment_update(f: Fulfillment, update: FulfillmentUpdate) -> list[
 
 
 def check_shipment(f: Fulfillment, shipment: Shipment) -> None:
-    """A shipment's quantities, with the fulfillment's earlier shipments, stay within it."""
+    """A shipment's quantities, with the fulfillment's earlier shipments, stay within it; its
+    tracking number is new to the fulfillment."""
     if f.status in ("delivered", "cancelled"):
         raise _unprocessable("FULFILLMENT_CLOSED", f"the fulfillment is {f.status}", "status")
+    if any(s.tracking_number == shipment.tracking_number for s in f.shipments):
+        message = f"the fulfillment has a shipment with tracking number {shipment.tracking_number!r}"
+        raise Conflict.one("SHIPMENT_EXISTS", message, "trackingNumber")
     shipped: dict[str, int] = {}
     for s in [*f.shipments, shipment]:
         for line in s.shipment_variants:

@@ -30,6 +30,14 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def http_url(value: str) -> str:
+    """Syntax only: the address guard (egress/urls.py) checks where it points before any connection."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+        raise ValueError("must be an http(s) URL with a host and no user name")
+    return value
+
+
 def _load_private(pem: str, kind: type) -> Any:
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
@@ -49,6 +57,8 @@ class ServiceAccount(CamelModel):
     client_email: str = Field(min_length=3)
     private_key: str
     token_uri: str = "https://oauth2.googleapis.com/token"
+
+    _token_uri = field_validator("token_uri")(http_url)
 
     @field_validator("private_key")
     @classmethod
@@ -149,12 +159,7 @@ class WebPushSubscription(CamelModel):
     endpoint: str
     keys: WebPushKeys
 
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("https", "http"):
-            raise ValueError("endpoint must be an http(s) URL")
-        return value
+    _endpoint = field_validator("endpoint")(http_url)
 
 
 class DeviceTokenCreate(CamelModel):

@@ -1,5 +1,5 @@
-"""The `fulfillment` command: `dev` (the whole stack), `api`, `worker`, `sandbox`, `tenant create|list`
-and `import locations|inventory`."""
+"""The `fulfillment` command: `dev` (the whole stack), `api`, `worker`, `sandbox`, `tenant create|list`,
+`import locations|inventory` and `secrets rotate|generate-key`."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("kind", choices=["locations", "inventory"])
     imp.add_argument("file", type=Path)
     imp.add_argument("--tenant", required=True)
+    keys = sub.add_parser("secrets", help="secrets at rest (FULFILLMENT_SECRET_KEY)").add_subparsers(
+        dest="secrets_command", required=True
+    )
+    keys.add_parser("rotate", help="re-encrypt every stored secret under the first key of the list")
+    keys.add_parser("generate-key", help="print a new key for FULFILLMENT_SECRET_KEY")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -38,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
         from fulfillment.dev import run_dev
 
         return run_dev(settings)
+    if args.command == "secrets":
+        return _secrets(args, settings)
+    if args.command in ("api", "worker") and not _install_keyring(settings, seal=args.command == "api"):
+        return 2
     if args.command == "api":
         import uvicorn
 
@@ -85,6 +94,56 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"nothing imported: {len(problems)} problem(s)", file=sys.stderr)
         return 2
     print(f"imported {count} {args.kind} row(s) for tenant {args.tenant}")
+    return 0
+
+
+def _install_keyring(settings: Settings, seal: bool) -> bool:
+    """Refuse to start without a usable key; with `seal`, encrypt the secrets stored in plaintext
+    before encryption existed (the API does this at every start: a no-op once they are)."""
+    from storage import push, secrets, webhooks
+    from storage.engine import make_engine, migrate
+
+    try:
+        keyring = secrets.from_settings(settings)
+    except secrets.SecretKeyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    secrets.install(keyring)
+    if seal:
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            migrate(engine)
+            webhooks.reencrypt(engine, keyring, legacy_only=True)
+            push.reencrypt(engine, keyring, legacy_only=True)
+        finally:
+            engine.dispose()
+    return True
+
+
+def _secrets(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import push, secrets, webhooks
+    from storage.engine import make_engine, migrate
+
+    if args.secrets_command == "generate-key":
+        print(secrets.new_key())
+        return 0
+    try:
+        keyring = secrets.from_settings(settings)
+    except secrets.SecretKeyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    hooks, apps = webhooks.reencrypt(engine, keyring), push.reencrypt(engine, keyring)
+    engine.dispose()
+    print(f"re-encrypted {hooks.count} webhook(s) and {apps.count} push application(s) under the first key")
+    failed = hooks.undecryptable + apps.undecryptable
+    for what in failed:
+        print(f"error: {what}: no key in FULFILLMENT_SECRET_KEY decrypts it", file=sys.stderr)
+    if failed:
+        print("keep every key until this command runs without errors", file=sys.stderr)
+        return 1
+    print("the keys after the first can be removed from FULFILLMENT_SECRET_KEY now")
     return 0
 
 

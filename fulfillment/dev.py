@@ -22,7 +22,8 @@ import structlog
 from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
 from sandbox.app import RECEIVER_PATH
-from storage import webhooks
+from storage import push, webhooks
+from storage import secrets as at_rest
 from storage.engine import make_engine, migrate
 from storage.tenants import ensure_tenant_with_key
 
@@ -65,6 +66,19 @@ def bootstrap_key(settings: Settings) -> str:
     return key
 
 
+def secret_keys(settings: Settings) -> str:
+    """The keys secrets are encrypted with: from the environment, else the data dir's `secret-key`,
+    made (readable by its owner only) on the first run."""
+    keys = settings.secret_keys()
+    if keys:
+        return ",".join(keys)
+    key = at_rest.new_key()
+    fd = os.open(settings.secret_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
 def run_dev(settings: Settings) -> int:
     config = DevServerConfig.load()
     fields = settings.model_fields_set
@@ -86,8 +100,17 @@ def run_dev(settings: Settings) -> int:
             )
             return 2
 
+    try:
+        keys = secret_keys(settings)
+        keyring = at_rest.Keyring(keys.split(","))
+    except at_rest.SecretKeyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    at_rest.install(keyring)
     env = {
         **os.environ,
+        # The API and the worker must encrypt and decrypt with the same keys.
+        "FULFILLMENT_SECRET_KEY": keys,
         "FULFILLMENT_DATA_DIR": str(settings.data_dir.resolve()),
         "FULFILLMENT_DATABASE_URL": settings.resolved_database_url,
         "FULFILLMENT_TEMPORAL_ADDRESS": f"{config.ip}:{port}",
@@ -117,6 +140,8 @@ def run_dev(settings: Settings) -> int:
         _wait_for("Temporal", lambda: not _port_free(config.ip, port), 60, procs)
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
+        webhooks.reencrypt(engine, keyring, legacy_only=True)
+        push.reencrypt(engine, keyring, legacy_only=True)
         key = bootstrap_key(settings)
         ensure_tenant_with_key(engine, DEV_TENANT, key)
         receiver = f"http://127.0.0.1:{settings.sandbox_port}{RECEIVER_PATH}"

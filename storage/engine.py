@@ -12,9 +12,10 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
-from domain.errors import FieldError, NotFound
+from domain.errors import Conflict, FieldError, NotFound
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -28,6 +29,7 @@ def make_engine(url: str) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -38,6 +40,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=NORMAL", "foreign_keys=ON"):
         cur.execute(f"PRAGMA {pragma}")
     cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """A `write_scope` takes SQLite's write lock at BEGIN, so its reads cannot go stale before it
+    writes. Other transactions keep pysqlite's own BEGIN, emitted at their first write."""
+    if conn.get_execution_options().get(_WRITE):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_WRITE = "fulfillment_read_modify_write"
 
 
 def _config() -> Config:
@@ -66,6 +78,21 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on an exception."""
     with Session(engine, expire_on_commit=False) as session, session.begin():
         yield session
+
+
+@contextmanager
+def write_scope(engine: Engine, what: str) -> Iterator[Session]:
+    """A read-modify-write transaction that no concurrent writer can interleave with: SQLite takes its
+    write lock at BEGIN; on PostgreSQL read the row with `with_for_update=True`. Two first inserts of
+    one key race on the primary key: the loser is a Conflict, never a 500."""
+    try:
+        locking = engine.execution_options(**{_WRITE: True})
+        with Session(locking, expire_on_commit=False) as session, session.begin():
+            yield session
+    except IntegrityError:
+        raise Conflict.one(
+            "CONCURRENT_WRITE", f"the {what} changed meanwhile; read it again", "version"
+        ) from None
 
 
 def fetch(s: Session, model: type[M], key: Any, code: str, what: str, field: str = "id") -> M:

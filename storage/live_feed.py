@@ -6,12 +6,12 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, delete, select
 
 from storage.engine import session_scope
-from storage.tables import LiveFeedSubscriptionRow, LiveFeedTicket
+from storage.tables import ApiKey, EventRow, LiveFeedSubscriptionRow, LiveFeedTicket
 from storage.tenants import Principal
 
 TICKET_TTL = timedelta(seconds=60)
@@ -39,7 +39,8 @@ def issue_ticket(engine: Engine, principal: Principal, now: datetime) -> tuple[s
 
 
 def redeem_ticket(engine: Engine, ticket: str, now: datetime) -> Principal | None:
-    """The ticket's principal, once: a second use, or a use after 60 s, finds nothing."""
+    """The ticket's principal, once: a second use, a use after 60 s, or one after its key was revoked
+    finds nothing."""
     with session_scope(engine) as s:
         claimed = s.exec(
             update(LiveFeedTicket)
@@ -54,6 +55,9 @@ def redeem_ticket(engine: Engine, ticket: str, now: datetime) -> Principal | Non
             return None
         row = s.get(LiveFeedTicket, _hash(ticket))
         assert row is not None
+        key = s.get(ApiKey, row.key_id)
+        if key is None or key.revoked_at is not None:  # the key it was issued to was revoked since
+            return None
         return Principal(tenant=row.tenant_id, key_id=row.key_id, scopes=frozenset(row.scopes))
 
 
@@ -80,7 +84,10 @@ def remove_ids(engine: Engine, ids: list[str]) -> None:
             s.exec(delete(LiveFeedSubscriptionRow).where(col(LiveFeedSubscriptionRow.id).in_(ids)))
 
 
-def list_live(engine: Engine, tenant: str, now: datetime) -> list[LiveFeedSubscriptionRow]:
+def list_live(
+    engine: Engine, tenant: str, now: datetime, limit: int = 100, offset: int = 0
+) -> list[LiveFeedSubscriptionRow]:
+    """A page of the tenant's live subscriptions, oldest first."""
     with session_scope(engine) as s:
         return list(
             s.exec(
@@ -89,9 +96,23 @@ def list_live(engine: Engine, tenant: str, now: datetime) -> list[LiveFeedSubscr
                     LiveFeedSubscriptionRow.tenant_id == tenant,
                     col(LiveFeedSubscriptionRow.seen_at) > now - STALE,
                 )
-                .order_by(col(LiveFeedSubscriptionRow.created_at))
+                .order_by(col(LiveFeedSubscriptionRow.created_at), col(LiveFeedSubscriptionRow.id))
+                .offset(offset)
+                .limit(limit)
             )
         )
+
+
+def backlog(engine: Engine, tenant: str, cursor: int, cap: int) -> int:
+    """How many of the tenant's events came after `cursor`, counted no further than `cap`."""
+    with session_scope(engine) as s:
+        after = (
+            select(EventRow.cursor)
+            .where(EventRow.tenant_id == tenant, col(EventRow.cursor) > cursor)
+            .limit(cap)
+            .subquery()
+        )
+        return int(s.exec(select(func.count()).select_from(after)).one())
 
 
 def sync(engine: Engine, replica: str, held: set[str], now: datetime) -> set[str]:

@@ -12,10 +12,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
-from domain.errors import FieldError, NotFound
+from domain.errors import Conflict, FieldError, NotFound
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
 from domain.sourcing.network import Network
-from storage.engine import session_scope
+from storage.engine import session_scope, write_scope
 from storage.tables import InventoryRow, LocationRow, NetworkVersionRow, SourcingProfileRow
 
 BATCH = 2000
@@ -145,11 +145,10 @@ def profile(engine: Engine, tenant: str) -> SourcingProfile:
 def save_profile(
     engine: Engine, tenant: str, new: SourcingProfile, expected_version: int, now: datetime
 ) -> SourcingProfile:
-    """Optimistic locking: the caller sends the version it read; a stale one is a conflict."""
-    from domain.errors import Conflict
-
-    with session_scope(engine) as s:
-        row = s.get(SourcingProfileRow, tenant)
+    """Optimistic locking: the caller sends the version it read; a stale one is a conflict, and of
+    concurrent writers with one version exactly one wins (the row is locked while it is compared)."""
+    with write_scope(engine, "sourcing profile") as s:
+        row = s.get(SourcingProfileRow, tenant, with_for_update=True)
         current = SourcingProfile.model_validate(row.body) if row else SourcingProfile()
         if current.version != expected_version:
             raise Conflict(

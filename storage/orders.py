@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -15,7 +15,7 @@ from domain.errors import Conflict, FieldError, NotFound
 from domain.events import Event
 from domain.orders import ACTIVE, Fulfillment, Order, OrderChange
 from storage import events
-from storage.engine import session_scope
+from storage.engine import session_scope, write_scope
 from storage.tables import ConfigurationRow, EventRow, FulfillmentRow, OrderClaimRow, OrderRow
 
 C = TypeVar("C", bound=BaseModel)
@@ -59,13 +59,19 @@ def claim(engine: Engine, tenant: str, tenant_order_id: str, order_id: str, now:
 def take_over(
     engine: Engine, tenant: str, tenant_order_id: str, orphan: str, order_id: str, now: datetime
 ) -> bool:
-    """Move a claim from an order that never started to this one; False when it changed meanwhile."""
+    """Move a claim from an order that never started to this one; False when it changed meanwhile.
+    One conditional UPDATE: of two requests racing for the orphan's id, exactly one wins."""
     with session_scope(engine) as s:
-        row = s.get(OrderClaimRow, (tenant, tenant_order_id))
-        if row is None or row.order_id != orphan:
-            return False
-        row.order_id, row.claimed_at = order_id, now
-    return True
+        moved = s.exec(
+            update(OrderClaimRow)
+            .where(
+                col(OrderClaimRow.tenant_id) == tenant,
+                col(OrderClaimRow.tenant_order_id) == tenant_order_id,
+                col(OrderClaimRow.order_id) == orphan,
+            )
+            .values(order_id=order_id, claimed_at=now)
+        )
+        return bool(moved.rowcount == 1)
 
 
 def release(engine: Engine, tenant: str, tenant_order_id: str, order_id: str) -> None:
@@ -175,9 +181,10 @@ def config(engine: Engine, tenant: str, name: str, model: type[C]) -> C:
 
 
 def save_config(engine: Engine, tenant: str, name: str, new: C) -> C:
-    """Optimistic locking on `version`: the caller sends the version it read."""
-    with session_scope(engine) as s:
-        row = s.get(ConfigurationRow, (tenant, name))
+    """Optimistic locking on `version`: the caller sends the version it read; of concurrent writers
+    with one version exactly one wins (the row is locked while it is compared and written)."""
+    with write_scope(engine, "configuration") as s:
+        row = s.get(ConfigurationRow, (tenant, name), with_for_update=True)
         current = type(new).model_validate(row.body) if row else type(new)()
         version = int(getattr(current, "version"))  # noqa: B009
         if version != getattr(new, "version"):  # noqa: B009

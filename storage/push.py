@@ -1,9 +1,13 @@
-"""Push applications and device tokens."""
+"""Push applications and device tokens.
+
+Application credentials are stored encrypted (`storage/secrets.py`); the rows this module hands out
+carry them decrypted, as detached copies that are never written back."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -11,29 +15,45 @@ from sqlmodel import col, select
 from domain.events import Event
 from domain.feed import FeedFilter
 from domain.push import DeviceTokenCreate
+from storage import secrets as at_rest
 from storage.engine import fetch, session_scope
+from storage.secrets import Keyring
 from storage.tables import DeviceTokenRow, PushApplicationRow
 
 
+def _plain(row: PushApplicationRow, keyring: Keyring | None = None) -> PushApplicationRow:
+    """A detached copy of a stored row with its credentials decrypted."""
+    credentials = (keyring or at_rest.current()).decrypt_json(row.credentials)
+    return PushApplicationRow(**{**row.model_dump(), "credentials": credentials})
+
+
 def create_application(
-    engine: Engine, tenant: str, platform: str, name: str, credentials: dict[str, object], now: datetime
+    engine: Engine,
+    tenant: str,
+    platform: str,
+    name: str,
+    credentials: dict[str, Any],
+    now: datetime,
+    keyring: Keyring | None = None,
 ) -> PushApplicationRow:
     row = PushApplicationRow(
         tenant_id=tenant,
         id="app_" + uuid.uuid4().hex[:20],
         platform=platform,
         name=name,
-        credentials=credentials,
+        credentials=(keyring or at_rest.current()).encrypt_json(credentials),
         created_at=now,
     )
     with session_scope(engine) as s:
         s.add(row)
-    return row
+    return PushApplicationRow(**{**row.model_dump(), "credentials": credentials})
 
 
-def get_application(engine: Engine, tenant: str, application_id: str) -> PushApplicationRow:
+def get_application(
+    engine: Engine, tenant: str, application_id: str, keyring: Keyring | None = None
+) -> PushApplicationRow:
     with session_scope(engine) as s:
-        return fetch(
+        row = fetch(
             s,
             PushApplicationRow,
             (tenant, application_id),
@@ -41,12 +61,42 @@ def get_application(engine: Engine, tenant: str, application_id: str) -> PushApp
             "application",
             "applicationId",
         )
+    return _plain(row, keyring)
 
 
 def list_applications(engine: Engine, tenant: str) -> list[PushApplicationRow]:
     with session_scope(engine) as s:
         query = select(PushApplicationRow).where(PushApplicationRow.tenant_id == tenant)
-        return list(s.exec(query.order_by(col(PushApplicationRow.created_at))))
+        rows = s.exec(query.order_by(col(PushApplicationRow.created_at))).all()
+    return [_plain(r) for r in rows]
+
+
+def reencrypt(engine: Engine, keyring: Keyring, legacy_only: bool = False) -> at_rest.Rewritten:
+    """Encrypt every application's credentials under the keyring's first key, or with `legacy_only` just
+    those stored in plaintext before encryption. A row no key decrypts is left as it is and named."""
+    with session_scope(engine) as s:
+        stored = s.exec(
+            select(PushApplicationRow.tenant_id, PushApplicationRow.id, PushApplicationRow.credentials)
+        ).all()
+    todo = [
+        (tenant, app_id)
+        for tenant, app_id, credentials in stored
+        if not legacy_only or not keyring.is_encrypted_json(dict(credentials))
+    ]
+    change = keyring.seal_json if legacy_only else keyring.rewrap_json
+    done = at_rest.Rewritten()
+    for key in todo:
+        with session_scope(engine) as s:
+            row = s.get(PushApplicationRow, key, with_for_update=True)
+            if row is None:
+                continue
+            try:
+                row.credentials = change(row.credentials)
+            except at_rest.SecretKeyError:
+                done.undecryptable.append(f"push application {row.id} of tenant {row.tenant_id}")
+                continue
+            done.count += 1
+    return done
 
 
 def delete_application(engine: Engine, tenant: str, application_id: str) -> None:
@@ -118,4 +168,4 @@ def device_with_application(
     with session_scope(engine) as s:
         device = s.get(DeviceTokenRow, (tenant, device_id))
         app = s.get(PushApplicationRow, (tenant, device.application_id)) if device else None
-    return (device, app) if device and app else None
+    return (device, _plain(app)) if device and app else None

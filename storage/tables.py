@@ -103,8 +103,8 @@ class WebhookRow(SQLModel, table=True):
     url: str = Field(max_length=2000)
     description: str = Field(default="", max_length=500)
     event_types: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    secret: str = Field(max_length=100)
-    previous_secret: str | None = Field(default=None, max_length=100)
+    secret: str = Field(max_length=500)  # encrypted: `fernet:<token>` (storage/secrets.py)
+    previous_secret: str | None = Field(default=None, max_length=500)
     previous_secret_expires_at: datetime | None = None
     enabled: bool = True
     disabled_reason: str | None = Field(default=None, max_length=200)
@@ -169,7 +169,7 @@ class LiveFeedSubscriptionRow(SQLModel, table=True):
 
 
 class PushApplicationRow(SQLModel, table=True):
-    """A push application: its platform and credentials (never returned by the API)."""
+    """A push application: its platform and credentials (encrypted; never returned by the API)."""
 
     __tablename__ = "push_applications"
     tenant_id: str = Field(primary_key=True, max_length=64)

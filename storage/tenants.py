@@ -6,13 +6,15 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
-from domain.errors import Conflict, FieldError
+from domain.errors import Conflict, FieldError, NotFound
 from storage.engine import session_scope
 from storage.tables import ApiKey, Tenant
 
@@ -24,8 +26,11 @@ SCOPES = (
     "processes:read",
     "processes:write",
     "events:read",
+    "events:write",
     "webhooks:read",
     "webhooks:write",
+    "push:read",
+    "push:write",
     "network:read",
     "network:write",
     "options:read",
@@ -120,6 +125,46 @@ def ensure_tenant_with_key(engine: Engine, tenant_id: str, key: str) -> None:
         issue_key(engine, tenant_id, list(SCOPES), label="bootstrap", key=key)
     elif existing.key_hash != _hash(key) or existing.tenant_id != tenant_id:
         raise ValueError("the bootstrap API key's id is already used by another key")
+
+
+def create_key(engine: Engine, tenant_id: str, scopes: list[str] | None, label: str) -> tuple[str, ApiKey]:
+    """A new key of the tenant: the key (to show once) and its stored row (no secret in it)."""
+    key = issue_key(engine, tenant_id, scopes, label=label)
+    with session_scope(engine) as s:
+        row = s.get(ApiKey, _key_id(key))
+    assert row is not None
+    return key, row
+
+
+def list_keys(engine: Engine, tenant_id: str, limit: int, offset: int) -> tuple[list[ApiKey], int]:
+    """A page of the tenant's keys, oldest first (revoked ones too), and how many there are."""
+    with session_scope(engine) as s:
+        query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+        total = s.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = s.exec(query.order_by(col(ApiKey.created_at), col(ApiKey.id)).offset(offset).limit(limit))
+        return list(rows), int(total)
+
+
+def revoke_key(engine: Engine, tenant_id: str, key_id: str, now: datetime) -> ApiKey:
+    """Revoke one of the tenant's keys (again: nothing changes); another tenant's key is not found."""
+    with session_scope(engine) as s:
+        row = s.get(ApiKey, key_id)
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound.one("API_KEY_NOT_FOUND", f"no API key {key_id!r}", "id")
+        if row.revoked_at is None:
+            row.revoked_at = now
+        return row
+
+
+def active_key_ids(engine: Engine, key_ids: Collection[str]) -> set[str]:
+    """Those of `key_ids` that exist and are not revoked."""
+    if not key_ids:
+        return set()
+    with session_scope(engine) as s:
+        found = s.exec(
+            select(ApiKey.id).where(col(ApiKey.id).in_(list(key_ids)), col(ApiKey.revoked_at).is_(None))
+        )
+        return set(found)
 
 
 def list_tenants(engine: Engine) -> list[Tenant]:

@@ -1,4 +1,7 @@
-"""Webhook subscriptions, their per-subject delivery progress and their attempts log."""
+"""Webhook subscriptions, their per-subject delivery progress and their attempts log.
+
+Signing secrets are stored encrypted (`storage/secrets.py`); the rows this module hands out carry them
+in plaintext, as detached copies that are never written back."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from sqlmodel import Session, col, select
 
 from domain.events import EndpointDisabledData, Event, WebhookTestData, wanted_by
 from storage import events
+from storage import secrets as at_rest
 from storage.engine import fetch, session_scope
+from storage.secrets import Keyring
 from storage.tables import EventRow, WebhookAttemptRow, WebhookProgressRow, WebhookRow
 
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -27,52 +32,72 @@ def _get(s: Session, tenant: str, webhook_id: str) -> WebhookRow:
     return fetch(s, WebhookRow, (tenant, webhook_id), "WEBHOOK_NOT_FOUND", "webhook")
 
 
+def _plain(row: WebhookRow, keyring: Keyring | None = None) -> WebhookRow:
+    """A detached copy of a stored row with its secrets decrypted."""
+    keyring = keyring or at_rest.current()
+    previous = keyring.decrypt(row.previous_secret) if row.previous_secret else None
+    return WebhookRow(
+        **{**row.model_dump(), "secret": keyring.decrypt(row.secret), "previous_secret": previous}
+    )
+
+
 def create(
-    engine: Engine, tenant: str, url: str, event_types: list[str], description: str, now: datetime
+    engine: Engine,
+    tenant: str,
+    url: str,
+    event_types: list[str],
+    description: str,
+    now: datetime,
+    keyring: Keyring | None = None,
 ) -> WebhookRow:
     """A new subscription; it receives events appended from now on (replay older ones with recover)."""
+    keyring = keyring or at_rest.current()
+    secret = new_secret()
     row = WebhookRow(
         tenant_id=tenant,
         id="wh_" + uuid.uuid4().hex[:20],
         url=url,
         description=description,
         event_types=event_types,
-        secret=new_secret(),
+        secret=keyring.encrypt(secret),
         start_cursor=events.last_cursor(engine),
         created_at=now,
         updated_at=now,
     )
     with session_scope(engine) as s:
         s.add(row)
-    return row
+    return WebhookRow(**{**row.model_dump(), "secret": secret})
 
 
-def ensure(engine: Engine, tenant: str, url: str, description: str, now: datetime) -> WebhookRow:
+def ensure(
+    engine: Engine, tenant: str, url: str, description: str, now: datetime, keyring: Keyring | None = None
+) -> WebhookRow:
     """The tenant's webhook for `url`, created when there is none (used to wire up the dev stack)."""
     with session_scope(engine) as s:
         found = s.exec(
             select(WebhookRow).where(WebhookRow.tenant_id == tenant, WebhookRow.url == url)
         ).first()
-    return found or create(engine, tenant, url, [], description, now)
+    return _plain(found, keyring) if found else create(engine, tenant, url, [], description, now, keyring)
 
 
-def get(engine: Engine, tenant: str, webhook_id: str) -> WebhookRow:
+def get(engine: Engine, tenant: str, webhook_id: str, keyring: Keyring | None = None) -> WebhookRow:
     with session_scope(engine) as s:
-        return _get(s, tenant, webhook_id)
+        row = _get(s, tenant, webhook_id)
+    return _plain(row, keyring)
 
 
-def find(engine: Engine, tenant: str, webhook_id: str) -> WebhookRow | None:
+def find(engine: Engine, tenant: str, webhook_id: str, keyring: Keyring | None = None) -> WebhookRow | None:
     with session_scope(engine) as s:
-        return s.get(WebhookRow, (tenant, webhook_id))
+        row = s.get(WebhookRow, (tenant, webhook_id))
+    return _plain(row, keyring) if row else None
 
 
 def list_all(engine: Engine, tenant: str) -> list[WebhookRow]:
     with session_scope(engine) as s:
-        return list(
-            s.exec(
-                select(WebhookRow).where(WebhookRow.tenant_id == tenant).order_by(col(WebhookRow.created_at))
-            )
-        )
+        rows = s.exec(
+            select(WebhookRow).where(WebhookRow.tenant_id == tenant).order_by(col(WebhookRow.created_at))
+        ).all()
+    return [_plain(r) for r in rows]
 
 
 def update(
@@ -86,7 +111,7 @@ def update(
         if changes.get("enabled") is True:
             row.disabled_reason, row.disabled_at, row.failing_since = None, None, None
         row.updated_at = now
-        return row
+    return _plain(row)
 
 
 def delete(engine: Engine, tenant: str, webhook_id: str) -> None:
@@ -100,12 +125,45 @@ def delete(engine: Engine, tenant: str, webhook_id: str) -> None:
             s.delete(progress)
 
 
-def rotate_secret(engine: Engine, tenant: str, webhook_id: str, now: datetime) -> WebhookRow:
+def rotate_secret(
+    engine: Engine, tenant: str, webhook_id: str, now: datetime, keyring: Keyring | None = None
+) -> WebhookRow:
+    keyring = keyring or at_rest.current()
     with session_scope(engine) as s:
         row = _get(s, tenant, webhook_id)
-        row.previous_secret, row.previous_secret_expires_at = row.secret, now + ROTATION_OVERLAP
-        row.secret, row.updated_at = new_secret(), now
-        return row
+        row.previous_secret, row.previous_secret_expires_at = keyring.seal(row.secret), now + ROTATION_OVERLAP
+        row.secret, row.updated_at = keyring.encrypt(new_secret()), now
+    return _plain(row, keyring)
+
+
+def reencrypt(engine: Engine, keyring: Keyring, legacy_only: bool = False) -> at_rest.Rewritten:
+    """Encrypt every webhook's secrets under the keyring's first key, or with `legacy_only` just those
+    stored in plaintext before encryption. A row no key decrypts is left as it is and named."""
+    with session_scope(engine) as s:
+        stored = s.exec(
+            select(WebhookRow.tenant_id, WebhookRow.id, WebhookRow.secret, WebhookRow.previous_secret)
+        ).all()
+    todo = [
+        (tenant, webhook_id)
+        for tenant, webhook_id, secret, previous in stored
+        if not legacy_only or not all(keyring.is_encrypted(v) for v in (secret, previous) if v)
+    ]
+    change = keyring.seal if legacy_only else keyring.rewrap
+    done = at_rest.Rewritten()
+    for key in todo:
+        with session_scope(engine) as s:
+            row = s.get(WebhookRow, key, with_for_update=True)
+            if row is None:
+                continue
+            try:
+                secret = change(row.secret)
+                previous = change(row.previous_secret) if row.previous_secret else None
+            except at_rest.SecretKeyError:
+                done.undecryptable.append(f"webhook {row.id} of tenant {row.tenant_id}")
+                continue
+            row.secret, row.previous_secret = secret, previous
+            done.count += 1
+    return done
 
 
 def signing_secrets(row: WebhookRow, now: datetime) -> list[str]:
@@ -122,10 +180,11 @@ def aware(value: datetime) -> datetime:
 
 
 def subscribers(engine: Engine, tenant: str, event: Event) -> list[WebhookRow]:
+    """The enabled webhooks that want `event`, secrets left out (`find` has them, for signing)."""
     with session_scope(engine) as s:
         rows = s.exec(select(WebhookRow).where(WebhookRow.tenant_id == tenant, col(WebhookRow.enabled))).all()
     return [
-        r
+        WebhookRow(**{**r.model_dump(), "secret": "", "previous_secret": None})
         for r in rows
         if r.start_cursor < event.cursor and wanted_by(event.type, event.subject, r.id, r.event_types)
     ]

@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -30,6 +31,8 @@ from workers.worker import running_workers
 from workflows import search_attributes as sa
 
 configure_logging("pretty", "WARNING")
+# One secret key for the whole run: this process and the workers and stacks the tests spawn.
+os.environ.setdefault("FULFILLMENT_SECRET_KEY", Fernet.generate_key().decode())
 BIN = Path(sys.executable).parent
 NAMESPACE = DevServerConfig.load().namespace
 TASK_QUEUE = "fulfillment-sessions"
@@ -153,7 +156,9 @@ def make_tenant(engine: Engine, api_url: str, http: aiohttp.ClientSession) -> Ca
     def make(scopes: list[str] | None = None) -> ApiClient:
         tenant = f"t-{uuid.uuid4().hex[:10]}"
         tenants.create_tenant(engine, tenant)
-        return ApiClient(http, api_url, tenants.issue_key(engine, tenant, scopes), tenant)
+        client = ApiClient(http, api_url, tenants.issue_key(engine, tenant, scopes), tenant)
+        client.admin = ApiClient(http, api_url, tenants.issue_key(engine, tenant, ["admin"], "tests"), tenant)
+        return client
 
     return make
 

@@ -69,6 +69,12 @@ class ApiClient:
 
     def __init__(self, http: aiohttp.ClientSession, base: str, key: str | None, tenant: str = "") -> None:
         self.http, self.base, self.key, self.tenant = http, base, key, tenant
+        self.admin: ApiClient | None = None  # the same tenant with an `admin` key, where the test made one
+
+    @property
+    def as_admin(self) -> ApiClient:
+        assert self.admin is not None, "make the client with make_tenant to have an admin key"
+        return self.admin
 
     async def call(
         self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None

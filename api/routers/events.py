@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
 from domain.errors import DomainError
-from domain.events import CATALOGUE, Event, known_filter
+from domain.events import CATALOGUE, FILTER_LIST, Event, known_filter
 from domain.model import MAX_INT, CamelModel
 from storage import events
 from storage.tenants import Principal
@@ -48,8 +48,11 @@ async def list_events(
     engine: EngineDep,
     p: Reader,
     after: Annotated[int, Query(ge=0, le=MAX_INT, description="Cursor: events after this one.")] = 0,
-    type: Annotated[str | None, Query(description="Comma-separated types; `session.*` for a family.")] = None,
-    subject: str | None = None,
+    type: Annotated[
+        str | None,
+        Query(description="Comma-separated types; `session.*` for a family.", pattern=FILTER_LIST),
+    ] = None,
+    subject: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     """The log, oldest first; pass `nextCursor` as `after` for the next page."""

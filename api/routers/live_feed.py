@@ -9,25 +9,29 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
-from api.errors import Unauthenticated
+from api.errors import Unauthenticated, problem
 from api.feed import Connection, Hub
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, FieldError, NotFound
 from domain.feed import FeedFilter
-from domain.model import CamelModel
+from domain.model import MAX_INT, CamelModel
 from storage import live_feed, tenants
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/live_feed", tags=["live feed"])
 SCOPE = "events:read"
 Reader = Annotated[Principal, Depends(require(SCOPE))]
+Ender = Annotated[Principal, Depends(require("events:write"))]
 TRY_AGAIN_LATER = 1013
 POLICY_VIOLATION = 1008
+KEY_REVOKED = 4401
+CURSOR_TOO_OLD = 4410
+MAX_PAGE = 500
 KEEPALIVE_SECONDS = 15
 CLOSE_WAIT_SECONDS = 60
 
@@ -67,9 +71,14 @@ async def issue_ticket(engine: EngineDep, p: Reader) -> Ticket:
 
 
 @router.get("/subscriptions", response_model=list[Subscription])
-async def list_subscriptions(engine: EngineDep, p: Reader) -> list[Subscription]:
-    """The tenant's live subscriptions, on every API replica."""
-    rows = await run_in_threadpool(live_feed.list_live, engine, p.tenant, datetime.now(UTC))
+async def list_subscriptions(
+    engine: EngineDep,
+    p: Reader,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> list[Subscription]:
+    """A page of the tenant's live subscriptions on every API replica, oldest first."""
+    rows = await run_in_threadpool(live_feed.list_live, engine, p.tenant, datetime.now(UTC), limit, offset)
     return [
         Subscription(id=r.id, connection=r.connection, filters=r.filters, created_at=r.created_at)
         for r in rows
@@ -77,12 +86,12 @@ async def list_subscriptions(engine: EngineDep, p: Reader) -> list[Subscription]
 
 
 @router.delete("/subscriptions", status_code=200)
-async def end_all_subscriptions(engine: EngineDep, p: Reader) -> dict[str, list[str]]:
+async def end_all_subscriptions(engine: EngineDep, p: Ender) -> dict[str, list[str]]:
     return {"ended": await run_in_threadpool(live_feed.remove, engine, p.tenant, None)}
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=200)
-async def end_subscription(subscription_id: str, engine: EngineDep, p: Reader) -> dict[str, list[str]]:
+async def end_subscription(subscription_id: str, engine: EngineDep, p: Ender) -> dict[str, list[str]]:
     """End a subscription; its connection is told with an `unsubscribed` message within a second."""
     ended = await run_in_threadpool(live_feed.remove, engine, p.tenant, subscription_id)
     if not ended:
@@ -112,6 +121,8 @@ async def websocket_feed(
     Messages: `{"action": "subscribe", "sessionIds"?, "cartIds"?, "eventTypes"?}` answers
     `{"type": "subscribed", "subscriptionId"}`; `{"action": "unsubscribe", "subscriptionId"}`.
     Without filters in the URL the connection starts subscribed to every event of the tenant.
+    Close codes: 4410 when the cursor is more than `FULFILLMENT_LIVE_FEED_MAX_BACKFILL` events behind,
+    4401 when the API key is revoked, 1013 when the consumer is too slow.
     """
     hub = hub_of(websocket)
     p = await feed_principal(hub.engine, websocket.headers.get("authorization"), ticket)
@@ -127,7 +138,10 @@ async def websocket_feed(
         await websocket.close(code=POLICY_VIOLATION, reason=str(e)[:120])
         return
     await websocket.accept()
-    conn = Connection(p.tenant, hub.settings.live_feed_buffer)
+    if start is not None and await hub.too_far_behind(p.tenant, start):
+        await websocket.close(code=CURSOR_TOO_OLD, reason=_too_old(hub)[:120])
+        return
+    conn = Connection(p.tenant, hub.settings.live_feed_buffer, p.key_id)
     hub.attach(conn)
     try:
         sid = await hub.subscribe(conn, first)
@@ -145,12 +159,20 @@ async def _serve(websocket: WebSocket, hub: Hub, conn: Connection) -> None:
     pump = asyncio.create_task(conn.pump(websocket.send_json, hub.settings.live_feed_send_timeout_seconds))
     commands = asyncio.create_task(_commands(websocket, hub, conn))
     cut: asyncio.Task[Any] = asyncio.create_task(conn.cut_off.wait())
+    revoked: asyncio.Task[Any] = asyncio.create_task(conn.revoked.wait())
     try:
-        done, _ = await asyncio.wait({pump, commands, cut}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({pump, commands, cut, revoked}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (pump, commands, cut):
+        for task in (pump, commands, cut, revoked):
             task.cancel()
-        await asyncio.gather(pump, commands, cut, return_exceptions=True)
+        await asyncio.gather(pump, commands, cut, revoked, return_exceptions=True)
+    if revoked in done or conn.revoked.is_set():
+        await hub.detach(conn)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                websocket.close(code=KEY_REVOKED, reason="the API key was revoked"), CLOSE_WAIT_SECONDS
+            )
+        return
     if cut in done or conn.cut_off.is_set():
         # Stop feeding it at once; the close frame goes out when the client reads again (or the
         # server's ping timeout drops the connection): its socket holds at most what is in flight.
@@ -194,6 +216,11 @@ async def _commands(websocket: WebSocket, hub: Hub, conn: Connection) -> None:
             )
 
 
+def _too_old(hub: Hub) -> str:
+    limit = hub.settings.live_feed_max_backfill
+    return f"cursor is over {limit} events behind: catch up with GET /events, then connect without it"
+
+
 def _error(code: str, message: str, field: str | None) -> dict[str, Any]:
     return {"type": "error", "errors": [{"code": code, "message": message, "field": field}]}
 
@@ -209,18 +236,25 @@ async def sse_feed(
     session_ids: Annotated[str | None, Query(alias="sessionIds")] = None,
     cart_ids: Annotated[str | None, Query(alias="cartIds")] = None,
     event_types: Annotated[str | None, Query(alias="eventTypes")] = None,
-) -> StreamingResponse:
-    """The same stream as Server-Sent Events; each event's `id` is its cursor, so `Last-Event-ID` resumes."""
+) -> Response:
+    """The same stream as Server-Sent Events; each event's `id` is its cursor, so `Last-Event-ID` resumes.
+
+    A cursor more than `FULFILLMENT_LIVE_FEED_MAX_BACKFILL` events behind is refused with 410; a stream
+    whose API key is revoked ends with `event: revoked`.
+    """
     p = await feed_principal(engine, authorization, ticket)
     if p is None:
         raise Unauthenticated("a valid API key or ticket with events:read is needed")
+    field = "Last-Event-ID" if last_event_id else "cursor"
     try:
         start = _cursor(last_event_id, "Last-Event-ID") if last_event_id else _cursor(cursor, "cursor")
         first = FeedFilter.from_query(session_ids, cart_ids, event_types)
     except (ValueError, ValidationError) as e:
         raise DomainError.one("VALIDATION_ERROR", str(e), "cursor") from None
     hub = hub_of(request)
-    conn = Connection(p.tenant, hub.settings.live_feed_buffer)
+    if start is not None and await hub.too_far_behind(p.tenant, start):
+        return problem(410, "Gone", [FieldError("CURSOR_TOO_OLD", _too_old(hub), field)])
+    conn = Connection(p.tenant, hub.settings.live_feed_buffer, p.key_id)
     hub.attach(conn)
     await hub.subscribe(conn, first)
 
@@ -236,14 +270,25 @@ async def sse_feed(
             await conn.pump(send, hub.settings.live_feed_send_timeout_seconds)
 
         producer = asyncio.create_task(produce())
+        revoked = asyncio.create_task(conn.revoked.wait())
         try:
             while not conn.cut_off.is_set():
-                try:
-                    yield await asyncio.wait_for(out.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
+                getting = asyncio.create_task(out.get())
+                done, _ = await asyncio.wait(
+                    {getting, revoked}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                if revoked in done:
+                    getting.cancel()
+                    yield _sse({"type": "revoked", "reason": "the API key was revoked"})
+                    return
+                if getting in done:
+                    yield getting.result()
+                else:
+                    getting.cancel()
                     yield ": keep-alive\n\n"
         finally:
             producer.cancel()
+            revoked.cancel()
             await hub.detach(conn)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

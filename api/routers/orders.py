@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, OrdersDep, require
+from api.deps import Admin, EngineDep, OrdersDep, require
+from api.idempotency import IdempotencyKey, idempotent, request_hash
 from clients.orders import OrderClient
 from domain.errors import NotFound
-from domain.ids import new_order_id
+from domain.ids import new_order_id, shipment_update_id
 from domain.model import MAX_INT, CamelModel
 from domain.orders import (
     Action,
@@ -66,37 +68,54 @@ def _aware(at: datetime) -> datetime:
 
 
 @router.post("/api/orders", status_code=200, response_model=Order)
-async def create_order(body: OrderCreate, engine: EngineDep, client: OrdersDep, p: Writer) -> Order:
+async def create_order(
+    request: Request,
+    body: OrderCreate,
+    engine: EngineDep,
+    client: OrdersDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
     """Place an order (the seed's body as is); 409 while another with its tenantOrderId is active.
     Fields the service sets (`status`, `fulfillments`, …) are refused, and so is anything routing
     could not use: a pickup location that does not exist (404), a coordinate that is not a number."""
+
+    async def respond() -> tuple[int, Any]:
+        order = await _place(engine, client, p.tenant, body)
+        return 200, order.model_dump(mode="json")
+
+    fingerprint = request_hash(request, body.model_dump(mode="json"))
+    return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
+
+
+async def _place(engine: Engine, client: OrderClient, tenant: str, body: OrderCreate) -> Order:
     order_id = new_order_id()
     now = datetime.now(UTC)
-    order = new_order(p.tenant, order_id, body, now)
+    order = new_order(tenant, order_id, body, now)
     _, pickup, _, _ = destination(body.delivery_preferences, body.consumer)
-    if pickup is not None and not await run_in_threadpool(network.has_location, engine, p.tenant, pickup):
+    if pickup is not None and not await run_in_threadpool(network.has_location, engine, tenant, pickup):
         message = f"no pickup location {pickup!r}"
         raise NotFound.one("UNKNOWN_LOCATION", message, "deliveryPreferences.collect.locationRef")
     try:
-        await run_in_threadpool(orders.claim, engine, p.tenant, body.tenant_order_id, order_id, now)
+        await run_in_threadpool(orders.claim, engine, tenant, body.tenant_order_id, order_id, now)
     except orders.Claimed as e:
         holder = e.holder
-        if holder is None or not await _orphaned(client, p.tenant, holder, now):
+        if holder is None or not await _orphaned(client, tenant, holder, now):
             raise
         orphan = holder.order_id
         if not await run_in_threadpool(
-            orders.take_over, engine, p.tenant, body.tenant_order_id, orphan, order_id, now
+            orders.take_over, engine, tenant, body.tenant_order_id, orphan, order_id, now
         ):
             raise
-    config = await run_in_threadpool(orders.config, engine, p.tenant, FULFILLABLE, FulfillableConfig)
+    config = await run_in_threadpool(orders.config, engine, tenant, FULFILLABLE, FulfillableConfig)
     try:
         await client.start(order, config)
     except Exception:
         # The start may have reached Temporal before it failed: release the id only for an order
         # that surely never started; otherwise the claim stays (an orphan is taken over later).
         with contextlib.suppress(Exception):
-            if not await client.exists(p.tenant, order_id):
-                await run_in_threadpool(orders.release, engine, p.tenant, body.tenant_order_id, order_id)
+            if not await client.exists(tenant, order_id):
+                await run_in_threadpool(orders.release, engine, tenant, body.tenant_order_id, order_id)
         raise
     return order
 
@@ -150,7 +169,7 @@ async def get_modification_config(engine: EngineDep, p: Reader) -> ModificationC
 
 @router.put("/api/configurations/ordermodification", response_model=ModificationConfig)
 async def put_modification_config(
-    body: ModificationConfig, engine: EngineDep, p: Writer
+    body: ModificationConfig, engine: EngineDep, p: Admin
 ) -> ModificationConfig:
     return await run_in_threadpool(orders.save_config, engine, p.tenant, MODIFICATION, body)
 
@@ -161,7 +180,7 @@ async def get_fulfillable_config(engine: EngineDep, p: Reader) -> FulfillableCon
 
 
 @router.put("/api/configurations/fulfillable", response_model=FulfillableConfig)
-async def put_fulfillable_config(body: FulfillableConfig, engine: EngineDep, p: Writer) -> FulfillableConfig:
+async def put_fulfillable_config(body: FulfillableConfig, engine: EngineDep, p: Admin) -> FulfillableConfig:
     """The grace period for orders placed from now on (placed orders keep theirs)."""
     return await run_in_threadpool(orders.save_config, engine, p.tenant, FULFILLABLE, body)
 
@@ -175,9 +194,12 @@ async def get_fulfillment(fulfillment_id: str, engine: EngineDep, p: Reader) -> 
 async def add_shipment(
     fulfillment_id: str, body: Shipment, engine: EngineDep, client: OrdersDep, p: Writer
 ) -> Fulfillment:
-    """Record a shipment (carrier, tracking); its quantities are checked against the fulfillment."""
+    """Record a shipment (carrier, tracking); its quantities are checked against the fulfillment.
+    Idempotent like any PUT: the same shipment sent again is recorded once; another shipment with a
+    tracking number the fulfillment has already is a 409."""
+    update_id = shipment_update_id(fulfillment_id, body.model_dump_json())
     return await _fulfillment_command(
-        engine, client, p, FulfillmentCommand(fulfillment_id=fulfillment_id, shipment=body)
+        engine, client, p, FulfillmentCommand(fulfillment_id=fulfillment_id, shipment=body), update_id
     )
 
 
@@ -192,8 +214,12 @@ async def update_fulfillment(
 
 
 async def _fulfillment_command(
-    engine: Engine, client: OrderClient, p: Principal, command: FulfillmentCommand
+    engine: Engine,
+    client: OrderClient,
+    p: Principal,
+    command: FulfillmentCommand,
+    update_id: str | None = None,
 ) -> Fulfillment:
     known = await run_in_threadpool(orders.fulfillment, engine, p.tenant, command.fulfillment_id)
-    order = await client.fulfillment(p.tenant, known.order_id, command)
+    order = await client.fulfillment(p.tenant, known.order_id, command, update_id)
     return next(f for f in order.fulfillments if f.id == command.fulfillment_id)

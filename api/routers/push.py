@@ -19,8 +19,8 @@ from storage.tables import DeviceTokenRow, PushApplicationRow
 from storage.tenants import Principal
 
 router = APIRouter(tags=["push"])
-Reader = Annotated[Principal, Depends(require("webhooks:read"))]
-Writer = Annotated[Principal, Depends(require("webhooks:write"))]
+Reader = Annotated[Principal, Depends(require("push:read"))]
+Writer = Annotated[Principal, Depends(require("push:write"))]
 
 
 class ApplicationCreate(CamelModel):

@@ -6,16 +6,19 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PublisherDep, SettingsDep, require
+from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.errors import Conflict, DomainError
-from domain.events import known_filter
+from domain.events import FILTERS, known_filter
 from domain.model import CamelModel
-from egress.urls import UnsafeUrl, check_url
+from egress.urls import EgressError, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
 from storage.tenants import Principal
@@ -32,23 +35,37 @@ def _check_types(value: list[str] | None) -> list[str] | None:
     return value
 
 
+EventFilter = Annotated[str, Field(json_schema_extra={"enum": FILTERS})]
+URL = Field(
+    min_length=1, max_length=2000, description="http(s); a public address unless private ones are allowed."
+)
+TYPES = "Empty: every type; `session.*`: a family."
+
+
 class WebhookCreate(CamelModel):
-    url: str = Field(min_length=1, max_length=2000)
-    event_types: list[str] = Field(
-        default_factory=list, description="Empty: every type; `session.*`: a family."
-    )
+    url: str = URL
+    event_types: list[EventFilter] = Field(default_factory=list, max_length=100, description=TYPES)
     description: str = Field("", max_length=500)
 
     _types = field_validator("event_types")(_check_types)
 
 
 class WebhookPatch(CamelModel):
-    url: str | None = Field(None, min_length=1, max_length=2000)
-    event_types: list[str] | None = None
-    description: str | None = Field(None, max_length=500)
-    enabled: bool | None = None
+    """Only the fields sent change; a field may be left out, but not set to null."""
+
+    url: str | SkipJsonSchema[None] = URL
+    event_types: list[EventFilter] | SkipJsonSchema[None] = Field(None, max_length=100, description=TYPES)
+    description: str | SkipJsonSchema[None] = Field(None, max_length=500)
+    enabled: bool | SkipJsonSchema[None] = None
 
     _types = field_validator("event_types")(_check_types)
+
+    @field_validator("url", "event_types", "description", "enabled", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("leave the field out to keep it; null is not a value")
+        return value
 
 
 class WebhookOut(CamelModel):
@@ -98,20 +115,34 @@ def _out(row: WebhookRow) -> WebhookOut:
 
 
 async def _safe(url: str, allow_private: bool) -> None:
+    """The egress guard's check at registration; deliveries check again and connect to what they checked."""
     try:
         await check_url(url, allow_private)
-    except UnsafeUrl as e:
+    except EgressError as e:  # its message names no address
         raise DomainError.one("UNSAFE_URL", str(e), "url") from None
 
 
 @router.post("", status_code=201, response_model=WebhookWithSecret)
-async def create_webhook(body: WebhookCreate, engine: EngineDep, settings: SettingsDep, p: Writer) -> Any:
-    """Subscribe an endpoint; the answer carries its `whsec_` signing secret, shown this once."""
-    await _safe(body.url, settings.webhook_allow_private)
-    row = await run_in_threadpool(
-        webhooks.create, engine, p.tenant, body.url, body.event_types, body.description, datetime.now(UTC)
-    )
-    return _from_row(WebhookWithSecret, row)
+async def create_webhook(
+    request: Request,
+    body: WebhookCreate,
+    engine: EngineDep,
+    settings: SettingsDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Subscribe an endpoint; the answer carries its `whsec_` signing secret, shown this once (and
+    replayed to a retry with the same Idempotency-Key)."""
+
+    async def respond() -> tuple[int, Any]:
+        await _safe(body.url, settings.webhook_allow_private)
+        row = await run_in_threadpool(
+            webhooks.create, engine, p.tenant, body.url, body.event_types, body.description, datetime.now(UTC)
+        )
+        return 201, _from_row(WebhookWithSecret, row).model_dump(mode="json")
+
+    fingerprint = request_hash(request, body.model_dump(mode="json"))
+    return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
 
 
 @router.get("", response_model=list[WebhookOut])

@@ -9,6 +9,7 @@ import httpx
 import jwt
 
 from domain.push import ApnsCredentials, Notification
+from egress.http import Egress, Reply, read_capped, safe_errors
 from egress.push.result import SendResult, by_status
 
 HOSTS = {"production": "https://api.push.apple.com", "sandbox": "https://api.sandbox.push.apple.com"}
@@ -17,9 +18,9 @@ GONE_REASONS = {"BadDeviceToken", "Unregistered", "DeviceTokenNotForTopic"}
 
 
 class ApnsSender:
-    def __init__(self, base_url: str | None, ca_file: str | None) -> None:
+    def __init__(self, base_url: str | None, ca_file: str | None, egress: Egress) -> None:
         verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
-        self._client = httpx.AsyncClient(http2=True, verify=verify, timeout=15)
+        self._client = httpx.AsyncClient(transport=egress.transport(verify), timeout=15)
         self._base = base_url.rstrip("/") if base_url else None
         self._tokens: dict[str, tuple[str, float]] = {}
 
@@ -55,11 +56,14 @@ class ApnsSender:
             "apns-priority": "10",
             "apns-id": apns_id,
         }
-        response = await self._client.post(f"{base}/3/device/{token}", json=payload, headers=headers)
-        reason = response.json().get("reason", "") if response.content else ""
-        if response.status_code == 400 and reason in GONE_REASONS:
+        url = f"{base}/3/device/{token}"
+        with safe_errors():
+            async with self._client.stream("POST", url, json=payload, headers=headers) as r:
+                response = Reply(r.status_code, r.headers, await read_capped(r.aiter_bytes()))
+        reason = str(response.json_object().get("reason", ""))
+        if response.status == 400 and reason in GONE_REASONS:
             return SendResult("gone", 400, reason)
-        if response.status_code == 403 and reason == "ExpiredProviderToken":
+        if response.status == 403 and reason == "ExpiredProviderToken":
             self._tokens.pop(app_id, None)
             return SendResult("retry", 403, reason)
-        return by_status(response.status_code, reason)
+        return by_status(response.status, reason)

@@ -7,15 +7,14 @@ import os
 import time
 from urllib.parse import urlsplit
 
-import aiohttp
 import http_ece
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from domain.push import Notification, WebPushCredentials, WebPushSubscription, b64url_decode
+from egress.http import Egress
 from egress.push.result import SendResult, by_status
 
-TIMEOUT = aiohttp.ClientTimeout(total=15)
 TTL_SECONDS = 24 * 3600
 
 
@@ -45,8 +44,8 @@ def vapid_header(creds: WebPushCredentials, endpoint: str) -> str:
 
 
 class WebPushSender:
-    def __init__(self, http: aiohttp.ClientSession) -> None:
-        self._http = http
+    def __init__(self, egress: Egress) -> None:
+        self._egress = egress
 
     async def send(
         self, creds: WebPushCredentials, subscription: WebPushSubscription, note: Notification
@@ -59,6 +58,5 @@ class WebPushSender:
             "TTL": str(TTL_SECONDS),
             "Urgency": "normal",
         }
-        async with self._http.post(subscription.endpoint, data=body, headers=headers, timeout=TIMEOUT) as r:
-            detail = (await r.text())[:300]
-        return by_status(r.status, detail, ok=(200, 201, 202), gone=(404, 410))
+        reply = await self._egress.post(subscription.endpoint, data=body, headers=headers)
+        return by_status(reply.status, reply.text(300), ok=(200, 201, 202), gone=(404, 410))

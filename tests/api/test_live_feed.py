@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy.engine import Engine
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from config.settings import Settings
-from storage import events
+from storage import events, tenants
 from storage.engine import session_scope
 from tests.support import ApiClient, eventually, free_port, serving
 
@@ -235,3 +235,60 @@ async def test_a_stalled_consumer_is_cut_off_while_others_keep_receiving(
         await eventually(cut_off, 30, "the stalled consumer to be cut off")
         assert await asyncio.wait_for(stalled.close_code(), 30) == 1013
         stalled.sock.close()
+
+
+async def test_ending_subscriptions_needs_events_write(
+    engine: Engine, make_tenant: Callable[..., ApiClient]
+) -> None:
+    reader = make_tenant(["events:read"])
+    async with feed(reader) as ws:
+        sid = (await next_message(ws))["subscriptionId"]
+        for path in (f"/live_feed/subscriptions/{sid}", "/live_feed/subscriptions"):
+            reply = await reader.call("DELETE", path)
+            assert reply.status == 403 and reply.body["required_scope"] == "events:write", path
+        assert [s["id"] for s in await reader.ok("GET", "/live_feed/subscriptions")] == [sid]
+        key = tenants.issue_key(engine, reader.tenant, ["events:read", "events:write"])
+        writer = ApiClient(reader.http, reader.base, key, reader.tenant)
+        assert (await writer.ok("DELETE", f"/live_feed/subscriptions/{sid}")) == {"ended": [sid]}
+        assert await next_message(ws) == {"type": "unsubscribed", "subscriptionId": sid}
+
+
+async def test_the_subscription_list_is_paged(make_tenant: Callable[..., ApiClient]) -> None:
+    api = make_tenant()
+    async with feed(api) as ws:
+        first = (await next_message(ws))["subscriptionId"]
+        for cart in ("a", "b"):
+            await ws.send(json.dumps({"action": "subscribe", "cartIds": [cart]}))
+            await next_message(ws)
+        listed = await api.ok("GET", "/live_feed/subscriptions")
+        assert len(listed) == 3 and listed[0]["id"] == first
+        page = await api.ok("GET", "/live_feed/subscriptions?limit=2&offset=1")
+        assert [s["id"] for s in page] == [s["id"] for s in listed[1:]]
+        assert [s["id"] for s in await api.ok("GET", "/live_feed/subscriptions?limit=1")] == [first]
+        assert (await api.get("/live_feed/subscriptions?limit=501")).status == 400
+
+
+async def test_a_cursor_too_far_behind_is_refused(
+    settings: Settings, engine: Engine, make_tenant: Callable[..., ApiClient]
+) -> None:
+    small = settings.model_copy(update={"api_port": free_port(), "live_feed_max_backfill": 3})
+    api = make_tenant()
+    await asyncio.to_thread(append_events, engine, api.tenant, 5, 10)
+    log = (await api.ok("GET", "/events"))["items"]
+    assert len(log) == 5
+    async with serving(small) as base:
+        async with feed(api, "cursor=0", base=base) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await next_message(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4410
+        assert "over 3 events behind" in closed.value.rcvd.reason
+
+        async with feed(api, f"cursor={log[1]['cursor']}", base=base) as ws:  # 3 behind: replayed
+            assert (await next_message(ws))["type"] == "subscribed"
+            assert [m["event"]["sequence"] for m in await next_events(ws, 3)] == [3, 4, 5]
+
+        headers = {"Authorization": f"Bearer {api.key}", "Last-Event-ID": str(log[0]["cursor"])}
+        async with api.http.get(f"{base}/live_feed/sse", headers=headers) as refused:
+            body = await refused.json(content_type=None)
+        assert refused.status == 410 and refused.headers["Content-Type"] == "application/problem+json"
+        assert body["errors"][0]["code"] == "CURSOR_TOO_OLD" and body["errors"][0]["field"] == "Last-Event-ID"

@@ -21,6 +21,7 @@ def admin(make_tenant: Callable[..., ApiClient]) -> ApiClient:
 
 
 async def no_grace(api: ApiClient) -> None:
+    api = api.as_admin  # configuration is the admin side's
     current = await api.ok("GET", "/api/configurations/fulfillable")
     await api.ok(
         "PUT", "/api/configurations/fulfillable", {"version": current["version"], "gracePeriodSeconds": 0}

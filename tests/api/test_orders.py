@@ -73,6 +73,7 @@ async def network(api: ApiClient) -> None:
 
 
 async def no_grace(api: ApiClient) -> None:
+    api = api.as_admin  # configuration is the admin side's
     current = await api.ok("GET", "/api/configurations/fulfillable")
     assert current["gracePeriodSeconds"] == 600  # the default
     await api.ok(
@@ -169,7 +170,7 @@ async def test_modifications_trail_and_configuration(api: ApiClient) -> None:
 
     config = await api.ok("GET", "/api/configurations/ordermodification")
     assert config["allowOrderLineItemModification"] is True
-    await api.ok(
+    await api.as_admin.ok(
         "PUT",
         "/api/configurations/ordermodification",
         {"version": config["version"], "allowOrderLineItemModification": False, "actorAnonymization": False},

@@ -146,6 +146,10 @@ async def test_device_requests_are_checked(
     assert reply.status == 400 and reply.body["errors"][0]["field"] == "subscription"
     reply = await api.post("/device_tokens", {"applicationId": web["id"], "token": "abcdefghij"})
     assert reply.status == 400
+    tricky = {**push_fakes.subscription("tricky"), "endpoint": "http://user@push.example/x"}
+    body = {"applicationId": web["id"], "subscription": tricky, "cartIds": ["c"]}
+    reply = await api.post("/device_tokens", body)
+    assert reply.status == 400 and reply.body["errors"][0]["field"] == "subscription.endpoint"
     stranger = make_tenant()
     assert (await stranger.get(f"/applications/{web['id']}")).status == 404
     reply = await stranger.post(
@@ -154,3 +158,23 @@ async def test_device_requests_are_checked(
     assert reply.status == 404
     assert (await api.call("DELETE", f"/applications/{web['id']}")).status == 204
     assert (await api.get(f"/applications/{web['id']}")).status == 404
+
+
+async def test_push_routes_need_push_scopes(make_tenant: Callable[..., ApiClient]) -> None:
+    webhooks_only = make_tenant(["webhooks:read", "webhooks:write"])
+    body = {"platform": "webpush", "name": "x", "credentials": {"subject": "mailto:ops@example.com"}}
+    for method, path, json, scope in (
+        ("GET", "/applications", None, "push:read"),
+        ("POST", "/applications", body, "push:write"),
+        ("GET", "/device_tokens", None, "push:read"),
+        ("DELETE", "/device_tokens/dev_x", None, "push:write"),
+    ):
+        reply = await webhooks_only.call(method, path, json)
+        assert reply.status == 403 and reply.body["required_scope"] == scope, (method, path)
+    reader = make_tenant(["push:read"])
+    assert (await reader.get("/applications")).status == 200
+    assert (await reader.post("/applications", body)).status == 403
+    writer = make_tenant(["push:read", "push:write"])
+    app = await register(writer, "webpush", {"subject": "mailto:ops@example.com"})
+    assert "credentials" not in app
+    assert [a["id"] for a in await writer.ok("GET", "/applications")] == [app["id"]]

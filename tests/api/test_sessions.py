@@ -189,7 +189,15 @@ async def test_idempotency_key_replays_and_refuses_a_different_body(api: ApiClie
     first, second = await asyncio.gather(
         api.call("POST", "/sessions", body, headers), api.call("POST", "/sessions", body, headers)
     )
+    # The key is claimed before anything runs: the second is the first's replay, or, while the first
+    # still runs, a 409 saying so. Never a second session.
+    assert sorted([first.status, second.status]) in ([201, 201], [201, 409]), (first.body, second.body)
+    if 409 in (first.status, second.status):
+        first, second = (first, second) if first.status == 201 else (second, first)
+        assert second.body["errors"][0]["code"] == "IDEMPOTENCY_KEY_IN_USE"
+        second = await api.call("POST", "/sessions", body, headers)
     assert first.status == second.status == 201 and first.body["id"] == second.body["id"]
+    assert second.headers.get("Idempotent-Replayed") == "true"
     assert (await api.ok("GET", "/sessions?cartId=cart-idem"))["total"] == 1
     other = await api.call("POST", "/sessions", {**body, "cartId": "x"}, headers)
     assert other.status == 422 and other.body["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"

@@ -1,0 +1,69 @@
+"""Concurrent writers on both backends: optimistic locking and claim take-overs never lose an update."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from domain.errors import Conflict
+from domain.orders import FulfillableConfig
+from domain.sourcing.model import SourcingProfile
+from storage import network, orders
+
+
+def _race(calls: Sequence[Callable[[], object]]) -> list[object]:
+    """Run the calls at once on threads (a barrier lines them up); each result or the exception raised."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], object]) -> object:
+        barrier.wait()
+        try:
+            return call()
+        except Exception as e:
+            return e
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+@pytest.mark.parametrize("writers", [8])
+def test_of_concurrent_writers_with_one_version_exactly_one_wins(any_engine: Engine, writers: int) -> None:
+    tenant = f"lock-{uuid.uuid4().hex[:6]}"
+    config = [
+        partial(
+            orders.save_config, any_engine, tenant, "fulfillable", FulfillableConfig(grace_period_seconds=n)
+        )
+        for n in range(writers)
+    ]
+    results = _race(config)
+    won = [r for r in results if isinstance(r, FulfillableConfig)]
+    assert len(won) == 1 and all(isinstance(r, Conflict) for r in results if r not in won), results
+    stored = orders.config(any_engine, tenant, "fulfillable", FulfillableConfig)
+    assert stored.version == 2 and stored.grace_period_seconds == won[0].grace_period_seconds
+
+    now = datetime.now(UTC)
+    network.save_profile(any_engine, tenant, SourcingProfile(), 1, now)  # now at version 2
+    profile = [
+        partial(network.save_profile, any_engine, tenant, SourcingProfile(version=2, max_split=n % 5), 2, now)
+        for n in range(writers)
+    ]
+    results = _race(profile)
+    assert sum(isinstance(r, SourcingProfile) for r in results) == 1, results
+    assert all(isinstance(r, SourcingProfile | Conflict) for r in results), results
+
+
+def test_of_concurrent_take_overs_of_an_orphaned_claim_exactly_one_wins(any_engine: Engine) -> None:
+    tenant, now = f"claim-{uuid.uuid4().hex[:6]}", datetime.now(UTC)
+    orders.claim(any_engine, tenant, "T-1", "orphan", now)
+    takers = [
+        partial(orders.take_over, any_engine, tenant, "T-1", "orphan", f"new-{n}", now) for n in range(8)
+    ]
+    results = _race(takers)
+    assert results.count(True) == 1 and results.count(False) == 7, results
