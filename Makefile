@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench histories clean
+.PHONY: run test lint fuzz bench histories clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+
+# A larger, randomly seeded schemathesis round than the one `make test` runs (FUZZ_EXAMPLES per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: $(STAMP)
+	FULFILLMENT_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FULFILLMENT_FUZZ_SEED=random $(BIN)/pytest -q -s tests/api/test_fuzz.py
 
 # Record the workflow histories the replay test replays (after a deliberate, versioned workflow change).
 histories: $(STAMP)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from config.settings import Settings
 from domain.errors import Forbidden
+from domain.model import MAX_INT
 from storage import tenants
 from storage.tenants import Principal
 
@@ -59,6 +61,23 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 
 Admin = Annotated[Principal, Depends(require(tenants.ADMIN))]
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500).")] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
+) -> Page:
+    """The page of a list endpoint that answers a plain array."""
+    return Page(limit, offset)
+
+
+PageDep = Annotated[Page, Depends(page)]
 EngineDep = Annotated[Engine, Depends(_state("engine"))]
 TemporalDep = Annotated[Client, Depends(_state("temporal"))]
 SettingsDep = Annotated[Settings, Depends(_state("settings"))]

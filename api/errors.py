@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from domain.errors import (
     Conflict,
@@ -135,6 +136,17 @@ def document(app: FastAPI) -> None:
     app.openapi = schema  # type: ignore[method-assign]
 
 
+def _methods(request: Request) -> list[str]:
+    """The methods some route takes at this path (routers match by method, so ask each in turn)."""
+    return [
+        method
+        for method in ("DELETE", "GET", "PATCH", "POST", "PUT")
+        if any(
+            r.matches({**request.scope, "method": method})[0] == Match.FULL for r in request.app.router.routes
+        )
+    ]
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
@@ -155,11 +167,13 @@ def install(app: FastAPI) -> None:
         return problem(400, "Bad request", errors)
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         title = _TITLES.get(exc.status_code, "Error")
         code = "BODY_TOO_LARGE" if exc.status_code == 413 else title.upper().replace(" ", "_")
         response = problem(exc.status_code, title, [FieldError(code, str(exc.detail))])
-        response.headers.update(exc.headers or {})  # e.g. `Allow` on a 405
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:  # every method the path takes, not only the first route's
+            response.headers["Allow"] = ", ".join(_methods(request))
         return response
 
     @app.exception_handler(Exception)

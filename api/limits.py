@@ -1,7 +1,8 @@
-"""Request body limits: a body over the limit is refused with 413 before the app reads or parses it.
+"""Request body limits: a body over the limit is refused with 413 before the app parses it.
 
-A declared Content-Length over the limit is refused at once; a body without one (chunked) is counted
-as it arrives and cut off at the limit. Bulk network writes have a limit of their own.
+A declared Content-Length over the limit is refused at once, as problem+json; a body without one
+(chunked) is counted as it arrives by Starlette's body-limit middleware, whose overflow FastAPI
+answers with the same 413. Bulk network writes have a limit of their own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -21,57 +22,27 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 BULK = {("PUT", "/locations"), ("PUT", "/inventory")}
 
 
-class TooLarge(HTTPException):
-    """Raised while the app reads a body past the limit; FastAPI passes HTTP exceptions through, so
-    it is answered as the 413 it is."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, _message(limit))
-
-
-def _message(limit: int) -> str:
-    return f"the request body is larger than {limit} bytes"
-
-
 class BodyLimit:
     def __init__(self, app: ASGIApp, limit: int, bulk_limit: int) -> None:
-        self.app, self.limit, self.bulk_limit = app, limit, bulk_limit
+        self.limit, self.bulk_limit = limit, bulk_limit
+        self.counted = RequestBodyLimitMiddleware(app, limit)
+        self.counted_bulk = RequestBodyLimitMiddleware(app, bulk_limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.counted(scope, receive, send)
             return
-        limit = self.bulk_limit if (scope["method"], scope["path"]) in BULK else self.limit
+        bulk = (scope["method"], scope["path"]) in BULK
+        limit = self.bulk_limit if bulk else self.limit
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _refuse(send, limit)
             return
-        seen = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise TooLarge(limit)
-            return message
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracking)
-        except TooLarge:
-            if not started:
-                await _refuse(send, limit)
+        await (self.counted_bulk if bulk else self.counted)(scope, receive, send)
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    message = _message(limit)
+    message = f"the request body is larger than {limit} bytes"
     body = json.dumps(
         {
             "type": "about:blank",

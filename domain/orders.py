@@ -69,7 +69,14 @@ class OrderCreate(Flexible):
     consumer: Consumer | None = None
     tenant_order_id: str = Field(min_length=1, max_length=200)
     order_date: datetime | None = None
-    order_line_items: list[LineItem] = Field(min_length=1, max_length=500)
+    order_line_items: list[LineItem] = Field(
+        min_length=1,
+        max_length=500,
+        json_schema_extra={
+            "contains": {"properties": {"quantity": {"minimum": 1}}, "required": ["quantity"]}
+        },
+        description="At least one line has a quantity above 0.",
+    )
     delivery_preferences: dict[str, Any] = Field(default_factory=dict)
     payment_status: Literal["PENDING", "PAID"] = "PENDING"
     payment_method: str | None = Field(None, max_length=100)

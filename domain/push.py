@@ -13,11 +13,11 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from domain.events import Event
 from domain.feed import FeedFilter
-from domain.model import CamelModel
+from domain.model import HTTP_URL, CamelModel
 
 Platform = Literal["fcm", "apns", "webpush"]
 
@@ -156,14 +156,34 @@ class WebPushSubscription(CamelModel):
     """What a browser's `PushSubscription.toJSON()` gives."""
 
     model_config = CamelModel.model_config | {"extra": "ignore"}
-    endpoint: str
+    endpoint: str = Field(max_length=2000, pattern=HTTP_URL)
     keys: WebPushKeys
 
     _endpoint = field_validator("endpoint")(http_url)
 
 
 class DeviceTokenCreate(CamelModel):
-    application_id: str
+    """Either a `token` (FCM, APNs) or a `subscription` (Web Push), subscribed to sessions or carts."""
+
+    model_config = CamelModel.model_config | ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["token"],
+                    "properties": {"token": {"type": "string"}, "subscription": {"not": {}}},
+                },
+                {
+                    "required": ["subscription"],
+                    "properties": {"token": {"not": {}}, "subscription": {"type": "object"}},
+                },
+            ],
+            "anyOf": [
+                {"required": ["sessionIds"], "properties": {"sessionIds": {"minItems": 1}}},
+                {"required": ["cartIds"], "properties": {"cartIds": {"minItems": 1}}},
+            ],
+        }
+    )
+    application_id: str = Field(min_length=1, max_length=40)
     token: Annotated[str | None, Field(None, min_length=8, max_length=4096)]
     subscription: WebPushSubscription | None = None
     session_ids: list[str] = Field(default_factory=list, max_length=1000)

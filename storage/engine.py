@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, SQLModel, create_engine
 
 from domain.errors import Conflict, FieldError, NotFound
@@ -76,8 +77,13 @@ def migrate(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on an exception."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        yield session
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except StaleDataError:  # the row was changed or deleted by a concurrent request
+        raise Conflict.one(
+            "CONCURRENT_CHANGE", "it changed or was deleted meanwhile; read it again"
+        ) from None
 
 
 @contextmanager

@@ -64,10 +64,11 @@ def get_application(
     return _plain(row, keyring)
 
 
-def list_applications(engine: Engine, tenant: str) -> list[PushApplicationRow]:
+def list_applications(engine: Engine, tenant: str, limit: int, offset: int) -> list[PushApplicationRow]:
     with session_scope(engine) as s:
         query = select(PushApplicationRow).where(PushApplicationRow.tenant_id == tenant)
-        rows = s.exec(query.order_by(col(PushApplicationRow.created_at))).all()
+        query = query.order_by(col(PushApplicationRow.created_at), col(PushApplicationRow.id))
+        rows = s.exec(query.offset(offset).limit(limit)).all()
     return [_plain(r) for r in rows]
 
 
@@ -133,12 +134,15 @@ def get_device(engine: Engine, tenant: str, device_id: str) -> DeviceTokenRow:
         return fetch(s, DeviceTokenRow, (tenant, device_id), "DEVICE_TOKEN_NOT_FOUND", "device token")
 
 
-def list_devices(engine: Engine, tenant: str, application_id: str | None = None) -> list[DeviceTokenRow]:
+def list_devices(
+    engine: Engine, tenant: str, application_id: str | None, limit: int, offset: int
+) -> list[DeviceTokenRow]:
     with session_scope(engine) as s:
         query = select(DeviceTokenRow).where(DeviceTokenRow.tenant_id == tenant)
         if application_id:
             query = query.where(DeviceTokenRow.application_id == application_id)
-        return list(s.exec(query.order_by(col(DeviceTokenRow.created_at))))
+        query = query.order_by(col(DeviceTokenRow.created_at), col(DeviceTokenRow.id))
+        return list(s.exec(query.offset(offset).limit(limit)))
 
 
 def delete_device(engine: Engine, tenant: str, device_id: str) -> None:

@@ -129,7 +129,9 @@ def list_sessions(
 SESSION_EVENTS = ("session.created", "session.status_changed")
 
 
-def cart_revisions(engine: Engine, tenant: str, cart_id: str) -> list[Revision]:
+def cart_revisions(
+    engine: Engine, tenant: str, cart_id: str, limit: int = 500, offset: int = 0
+) -> list[Revision]:
     """Every change of every session of the cart, oldest first, read from the event log."""
     with session_scope(engine) as s:
         ids = s.exec(
@@ -145,6 +147,8 @@ def cart_revisions(engine: Engine, tenant: str, cart_id: str) -> list[Revision]:
                 col(EventRow.type).in_(SESSION_EVENTS),
             )
             .order_by(col(EventRow.cursor))
+            .offset(offset)
+            .limit(limit)
         ).all()
     revisions = []
     for row in rows:

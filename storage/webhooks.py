@@ -92,10 +92,14 @@ def find(engine: Engine, tenant: str, webhook_id: str, keyring: Keyring | None =
     return _plain(row, keyring) if row else None
 
 
-def list_all(engine: Engine, tenant: str) -> list[WebhookRow]:
+def list_all(engine: Engine, tenant: str, limit: int, offset: int) -> list[WebhookRow]:
     with session_scope(engine) as s:
         rows = s.exec(
-            select(WebhookRow).where(WebhookRow.tenant_id == tenant).order_by(col(WebhookRow.created_at))
+            select(WebhookRow)
+            .where(WebhookRow.tenant_id == tenant)
+            .order_by(col(WebhookRow.created_at), col(WebhookRow.id))
+            .offset(offset)
+            .limit(limit)
         ).all()
     return [_plain(r) for r in rows]
 
@@ -244,21 +248,32 @@ def append_test_event(engine: Engine, tenant: str, webhook_id: str, now: datetim
         return events.append(s, tenant, "webhook.test", webhook_id, data.model_dump(mode="json"), now)
 
 
-def rewind(engine: Engine, tenant: str, webhook_id: str, since: datetime) -> dict[str, int]:
-    """Make every event since `since` pending again for this webhook; returns {subject: first sequence}."""
+@dataclass(frozen=True)
+class Rewound:
+    first: dict[str, int]  # per subject, the first sequence made pending again
+    events: int  # events looked at
+    next_cursor: int | None  # None: every event since `since` was covered; else go on after this cursor
+
+
+def rewind(engine: Engine, tenant: str, webhook_id: str, since: datetime, after: int, limit: int) -> Rewound:
+    """Make the events since `since` (and after cursor `after`) pending again for this webhook, at
+    most `limit` of them per call, oldest first: a busy tenant's month is recovered in steps."""
     with session_scope(engine) as s:
         row = _get(s, tenant, webhook_id)
         rows = s.exec(
-            select(EventRow.subject, EventRow.sequence, EventRow.type)
+            select(EventRow.subject, EventRow.sequence, EventRow.type, EventRow.cursor)
             .where(
                 EventRow.tenant_id == tenant,
                 col(EventRow.occurred_at) >= since,
-                col(EventRow.cursor) > row.start_cursor,
+                col(EventRow.cursor) > max(row.start_cursor, after),
             )
             .order_by(col(EventRow.cursor))
+            .limit(limit + 1)
         ).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
         first: dict[str, int] = {}
-        for subject, sequence, type_ in rows:
+        for subject, sequence, type_, _ in rows:
             if wanted_by(type_, subject, webhook_id, row.event_types):
                 first[subject] = min(first.get(subject, sequence), sequence)
         for subject, sequence in first.items():
@@ -271,10 +286,12 @@ def rewind(engine: Engine, tenant: str, webhook_id: str, since: datetime) -> dic
                 )
             else:
                 progress.last_sequence = min(progress.last_sequence, sequence - 1)
-    return first
+    return Rewound(first, len(rows), rows[-1][3] if more else None)
 
 
-def attempts(engine: Engine, tenant: str, webhook_id: str, limit: int = 100) -> list[WebhookAttemptRow]:
+def attempts(
+    engine: Engine, tenant: str, webhook_id: str, limit: int = 100, offset: int = 0
+) -> list[WebhookAttemptRow]:
     with session_scope(engine) as s:
         _get(s, tenant, webhook_id)
         return list(
@@ -282,6 +299,7 @@ def attempts(engine: Engine, tenant: str, webhook_id: str, limit: int = 100) -> 
                 select(WebhookAttemptRow)
                 .where(WebhookAttemptRow.tenant_id == tenant, WebhookAttemptRow.webhook_id == webhook_id)
                 .order_by(col(WebhookAttemptRow.id).desc())
+                .offset(offset)
                 .limit(limit)
             )
         )

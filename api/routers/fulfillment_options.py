@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OptionsDep, require
@@ -59,8 +59,15 @@ async def get_options(options_id: str, engine: EngineDep, p: Reader) -> dict[str
     return await run_in_threadpool(options.get, engine, p.tenant, options_id)
 
 
-@router.put("/state/{state_name}")
-async def change_state(state_name: str, body: StateChange, engine: EngineDep, p: Writer) -> dict[str, Any]:
+@router.put("/state/{stateName}")
+async def change_state(
+    state_name: Annotated[
+        str, Path(alias="stateName", pattern=STATE.pattern, description="UPPER_SNAKE_CASE")
+    ],
+    body: StateChange,
+    engine: EngineDep,
+    p: Writer,
+) -> dict[str, Any]:
     """Move the options to another state (UPPER_SNAKE_CASE, e.g. `OPTIONS_SELECTED`)."""
     if not STATE.match(state_name):
         raise DomainError.one("INVALID_STATE", "a state name is UPPER_SNAKE_CASE", "stateName")

@@ -21,7 +21,7 @@ MAX_PAGE = 500
 
 class KeyCreate(CamelModel):
     label: str = Field("", max_length=200)
-    scopes: list[str] | None = Field(
+    scopes: list[Annotated[str, Field(json_schema_extra={"enum": list(tenants.SCOPES)})]] | None = Field(
         None, min_length=1, description="Default: every scope but `admin`.", examples=[["sessions:read"]]
     )
 

@@ -11,13 +11,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, require
+from api.deps import BEARER, EngineDep, require
 from api.errors import Unauthenticated, problem
 from api.feed import Connection, Hub
 from domain.errors import DomainError, FieldError, NotFound
+from domain.events import FILTER_LIST
 from domain.feed import FeedFilter
 from domain.model import MAX_INT, CamelModel
 from storage import live_feed, tenants
@@ -97,6 +99,11 @@ async def end_subscription(subscription_id: str, engine: EngineDep, p: Ender) ->
     if not ended:
         raise NotFound.one("SUBSCRIPTION_NOT_FOUND", f"no live subscription {subscription_id!r}", "id")
     return {"ended": ended}
+
+
+CURSOR = r"^[0-9]{1,10}$"
+IDS = "Comma-separated ids (a URL stays under 8 KiB; subscribe over the WebSocket for more)."
+IDS_RE = r"^[A-Za-z0-9_.:-]+(,[A-Za-z0-9_.:-]+)*$"
 
 
 def _cursor(value: str | None, field: str) -> int | None:
@@ -225,23 +232,34 @@ def _error(code: str, message: str, field: str | None) -> dict[str, Any]:
     return {"type": "error", "errors": [{"code": code, "message": message, "field": field}]}
 
 
-@router.get("/sse")
+@router.get(
+    "/sse",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The event stream."}},
+    # A key (Authorization) or a ticket (query) authenticates: the key is optional in the schema.
+    openapi_extra={"security": [{"HTTPBearer": []}, {}]},
+)
 async def sse_feed(
     request: Request,
     engine: EngineDep,
-    authorization: Annotated[str | None, Header()] = None,
-    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-    cursor: str | None = None,
-    ticket: str | None = None,
-    session_ids: Annotated[str | None, Query(alias="sessionIds")] = None,
-    cart_ids: Annotated[str | None, Query(alias="cartIds")] = None,
-    event_types: Annotated[str | None, Query(alias="eventTypes")] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=CURSOR)] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR, description="Resume after this cursor.")] = None,
+    ticket: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    session_ids: Annotated[
+        str | None, Query(alias="sessionIds", max_length=4000, pattern=IDS_RE, description=IDS)
+    ] = None,
+    cart_ids: Annotated[
+        str | None, Query(alias="cartIds", max_length=4000, pattern=IDS_RE, description=IDS)
+    ] = None,
+    event_types: Annotated[str | None, Query(alias="eventTypes", pattern=FILTER_LIST)] = None,
 ) -> Response:
     """The same stream as Server-Sent Events; each event's `id` is its cursor, so `Last-Event-ID` resumes.
 
     A cursor more than `FULFILLMENT_LIVE_FEED_MAX_BACKFILL` events behind is refused with 410; a stream
     whose API key is revoked ends with `event: revoked`.
     """
+    authorization = f"Bearer {credentials.credentials}" if credentials else None
     p = await feed_principal(engine, authorization, ticket)
     if p is None:
         raise Unauthenticated("a valid API key or ticket with events:read is needed")
@@ -256,7 +274,7 @@ async def sse_feed(
         return problem(410, "Gone", [FieldError("CURSOR_TOO_OLD", _too_old(hub), field)])
     conn = Connection(p.tenant, hub.settings.live_feed_buffer, p.key_id)
     hub.attach(conn)
-    await hub.subscribe(conn, first)
+    sid = await hub.subscribe(conn, first)
 
     async def stream() -> AsyncIterator[str]:
         out: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
@@ -271,7 +289,10 @@ async def sse_feed(
 
         producer = asyncio.create_task(produce())
         revoked = asyncio.create_task(conn.revoked.wait())
+        getting: asyncio.Task[str] | None = None
         try:
+            # At once, as the WebSocket does: the client knows the stream is live before any event.
+            yield _sse({"type": "subscribed", "subscriptionId": sid})
             while not conn.cut_off.is_set():
                 getting = asyncio.create_task(out.get())
                 done, _ = await asyncio.wait(
@@ -286,9 +307,10 @@ async def sse_feed(
                 else:
                     getting.cancel()
                     yield ": keep-alive\n\n"
-        finally:
-            producer.cancel()
-            revoked.cancel()
+        finally:  # also when the client goes away mid-wait: no task is left pending
+            for task in (producer, revoked, getting):
+                if task is not None:
+                    task.cancel()
             await hub.detach(conn)
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

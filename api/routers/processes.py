@@ -20,7 +20,17 @@ Reader = Annotated[Principal, Depends(require("processes:read"))]
 Writer = Annotated[Principal, Depends(require("processes:write"))]
 
 
-@router.post("", status_code=201, response_model=ProcessDefinition)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ProcessDefinition,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ProcessDefinition"}}},
+        }
+    },
+)
 async def register_process(
     request: Request,
     engine: EngineDep,

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, SessionsDep, require
+from api.deps import EngineDep, PageDep, SessionsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from clients.temporal import WorkflowNotFound
 from domain.ids import new_session_id, session_action_update_id
@@ -166,7 +166,9 @@ async def act_on_session(
 
 
 @router.get("/carts/{cart_id}/revisions", response_model=list[RevisionOut])
-async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader) -> list[RevisionOut]:
+async def cart_revisions(cart_id: str, engine: EngineDep, p: Reader, page: PageDep) -> list[RevisionOut]:
     """Every change of every session of the cart, oldest first: who did what, when, and how."""
-    revisions: list[Revision] = await run_in_threadpool(sessions.cart_revisions, engine, p.tenant, cart_id)
+    revisions: list[Revision] = await run_in_threadpool(
+        sessions.cart_revisions, engine, p.tenant, cart_id, page.limit, page.offset
+    )
     return [RevisionOut.model_validate(r.model_dump(exclude={"tenant", "cart_id"})) for r in revisions]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,17 +13,19 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, PublisherDep, SettingsDep, require
+from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.errors import Conflict, DomainError
 from domain.events import FILTERS, known_filter
-from domain.model import CamelModel
-from egress.urls import EgressError, check_url
+from domain.model import HTTP_URL, MAX_INT, CamelModel
+from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+RECOVER_DAYS = 30
+RECOVER_BATCH = 10_000
 Reader = Annotated[Principal, Depends(require("webhooks:read"))]
 Writer = Annotated[Principal, Depends(require("webhooks:write"))]
 
@@ -36,14 +38,20 @@ def _check_types(value: list[str] | None) -> list[str] | None:
 
 
 EventFilter = Annotated[str, Field(json_schema_extra={"enum": FILTERS})]
-URL = Field(
-    min_length=1, max_length=2000, description="http(s); a public address unless private ones are allowed."
-)
+Url = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        pattern=HTTP_URL,
+        description="An absolute http(s) URL; a public address unless private ones are allowed.",
+    ),
+]
 TYPES = "Empty: every type; `session.*`: a family."
 
 
 class WebhookCreate(CamelModel):
-    url: str = URL
+    url: Url
     event_types: list[EventFilter] = Field(default_factory=list, max_length=100, description=TYPES)
     description: str = Field("", max_length=500)
 
@@ -53,7 +61,7 @@ class WebhookCreate(CamelModel):
 class WebhookPatch(CamelModel):
     """Only the fields sent change; a field may be left out, but not set to null."""
 
-    url: str | SkipJsonSchema[None] = URL
+    url: Url | SkipJsonSchema[None] = None
     event_types: list[EventFilter] | SkipJsonSchema[None] = Field(None, max_length=100, description=TYPES)
     description: str | SkipJsonSchema[None] = Field(None, max_length=500)
     enabled: bool | SkipJsonSchema[None] = None
@@ -99,7 +107,17 @@ class Attempt(CamelModel):
 
 
 class Recover(CamelModel):
-    since: datetime
+    since: datetime = Field(description=f"Events since this time (at most {RECOVER_DAYS} days back).")
+    after_cursor: int = Field(0, ge=0, le=MAX_INT, description="The `nextCursor` of the previous call.")
+
+
+class Recovered(CamelModel):
+    since: datetime = Field(description=f"The `since` applied: at most {RECOVER_DAYS} days back.")
+    subjects: int = Field(description="Subjects whose deliveries start again.")
+    events: int = Field(description=f"Events looked at (at most {RECOVER_BATCH} a call).")
+    next_cursor: int | None = Field(
+        description="Null when everything since `since` is covered; else call again with it as `afterCursor`."
+    )
 
 
 M = TypeVar("M", bound=CamelModel)
@@ -115,11 +133,15 @@ def _out(row: WebhookRow) -> WebhookOut:
 
 
 async def _safe(url: str, allow_private: bool) -> None:
-    """The egress guard's check at registration; deliveries check again and connect to what they checked."""
+    """The egress guard's check at registration: a URL whose host resolves to a non-public address is
+    refused. One that does not resolve yet is taken (the endpoint may come later); every delivery
+    resolves, checks and pins the address again, which is what keeps it safe."""
     try:
         await check_url(url, allow_private)
-    except EgressError as e:  # its message names no address
+    except UnsafeUrl as e:  # its message names no address
         raise DomainError.one("UNSAFE_URL", str(e), "url") from None
+    except Unreachable:
+        pass
 
 
 @router.post("", status_code=201, response_model=WebhookWithSecret)
@@ -146,8 +168,9 @@ async def create_webhook(
 
 
 @router.get("", response_model=list[WebhookOut])
-async def list_webhooks(engine: EngineDep, p: Reader) -> list[WebhookOut]:
-    return [_out(r) for r in await run_in_threadpool(webhooks.list_all, engine, p.tenant)]
+async def list_webhooks(engine: EngineDep, p: Reader, page: PageDep) -> list[WebhookOut]:
+    rows = await run_in_threadpool(webhooks.list_all, engine, p.tenant, page.limit, page.offset)
+    return [_out(r) for r in rows]
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
@@ -181,23 +204,38 @@ async def rotate_secret(webhook_id: str, engine: EngineDep, p: Writer) -> Any:
 
 
 @router.get("/{webhook_id}/attempts", response_model=list[Attempt])
-async def list_attempts(webhook_id: str, engine: EngineDep, p: Reader) -> list[Attempt]:
+async def list_attempts(webhook_id: str, engine: EngineDep, p: Reader, page: PageDep) -> list[Attempt]:
     """Delivery attempts, newest first: status code, response excerpt, duration, attempt number."""
-    rows: list[WebhookAttemptRow] = await run_in_threadpool(webhooks.attempts, engine, p.tenant, webhook_id)
+    rows: list[WebhookAttemptRow] = await run_in_threadpool(
+        webhooks.attempts, engine, p.tenant, webhook_id, page.limit, page.offset
+    )
     return [_from_row(Attempt, r) for r in rows]
 
 
-@router.post("/{webhook_id}/recover", status_code=202)
+@router.post("/{webhook_id}/recover", status_code=202, response_model=Recovered)
 async def recover(
     webhook_id: str, body: Recover, engine: EngineDep, pub: PublisherDep, p: Writer
-) -> dict[str, int]:
-    """Send again, in order, every event since `since` that this endpoint takes."""
+) -> Recovered:
+    """Send again, in order, the events since `since` that this endpoint takes (an older `since` is
+    taken as 30 days back): up to 10,000 events a call; call again with `afterCursor` for the rest."""
     row = await run_in_threadpool(webhooks.get, engine, p.tenant, webhook_id)
     if not row.enabled:
         raise Conflict.one("WEBHOOK_DISABLED", "enable the webhook first (PATCH enabled: true)", "enabled")
-    first = await run_in_threadpool(webhooks.rewind, engine, p.tenant, webhook_id, body.since)
-    await asyncio.gather(*(pub.poke_webhook(p.tenant, webhook_id, s, seq) for s, seq in first.items()))
-    return {"subjects": len(first)}
+    since = body.since if body.since.tzinfo else body.since.replace(tzinfo=UTC)
+    since = max(since, datetime.now(UTC) - timedelta(days=RECOVER_DAYS))
+    rewound = await run_in_threadpool(
+        webhooks.rewind, engine, p.tenant, webhook_id, since, body.after_cursor, RECOVER_BATCH
+    )
+    pokes = asyncio.Semaphore(16)
+
+    async def poke(subject: str, sequence: int) -> None:
+        async with pokes:
+            await pub.poke_webhook(p.tenant, webhook_id, subject, sequence)
+
+    await asyncio.gather(*(poke(s, seq) for s, seq in rewound.first.items()))
+    return Recovered(
+        since=since, subjects=len(rewound.first), events=rewound.events, next_cursor=rewound.next_cursor
+    )
 
 
 @router.post("/{webhook_id}/test", status_code=202)

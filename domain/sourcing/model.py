@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, field_validator
+from pydantic import Field, JsonValue, WithJsonSchema, field_validator
 
 from domain.model import MAX_INT, CamelModel
 
 OrderType = Literal["HD", "CC"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ZONES: list[JsonValue] = [*sorted(available_timezones())]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+# An [open, close] pair of HH:MM times (stated as an array of two, which OpenAPI can express).
+Span = Annotated[
+    tuple[str, str],
+    WithJsonSchema(
+        {"type": "array", "items": {"type": "string", "pattern": _HHMM.pattern}, "minItems": 2, "maxItems": 2}
+    ),
+]
 
 
 class Location(CamelModel):
@@ -24,10 +32,15 @@ class Location(CamelModel):
     longitude: float = Field(ge=-180, le=180)
     address: dict[str, Any] = Field(default_factory=dict)
     timezone: str = Field(
-        "UTC", min_length=1, max_length=64, description="An IANA time zone, e.g. Europe/Amsterdam."
+        "UTC",
+        min_length=1,
+        max_length=64,
+        description="An IANA time zone, e.g. Europe/Amsterdam.",
+        json_schema_extra={"enum": ZONES},
     )
-    opening_hours: dict[str, list[tuple[str, str]]] = Field(
+    opening_hours: dict[str, list[Span]] = Field(
         default_factory=dict,
+        json_schema_extra={"propertyNames": {"enum": list(WEEKDAYS)}},
         description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
     )
     capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
@@ -52,7 +65,7 @@ class Location(CamelModel):
 
     @field_validator("opening_hours")
     @classmethod
-    def _hours(cls, value: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[str, str]]]:
+    def _hours(cls, value: dict[str, list[Span]]) -> dict[str, list[Span]]:
         for day, spans in value.items():
             if day not in WEEKDAYS:
                 raise ValueError(f"{day!r} is not one of {', '.join(WEEKDAYS)}")
@@ -83,7 +96,9 @@ class SourcingProfile(CamelModel):
 
     version: int = Field(1, ge=1, le=MAX_INT, description="Send the version you read (409 when stale).")
     objective: list[Criterion] = Field(
-        default_factory=lambda: list[Criterion](["unfulfilled", "splits", "cost", "eta"])
+        default_factory=lambda: list[Criterion](["unfulfilled", "splits", "cost", "eta"]),
+        json_schema_extra={"uniqueItems": True, "contains": {"const": "unfulfilled"}},
+        description="Criteria in rank order, each once, `unfulfilled` among them.",
     )
     weights: dict[Criterion, float] = Field(
         default_factory=dict, description="Optional: rank by the weighted sum instead of lexicographically."

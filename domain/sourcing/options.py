@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from domain import ids
 from domain.errors import DomainError, NotFound
@@ -46,10 +46,31 @@ class Item(CamelModel):
     available_quantity: int | None = Field(None, ge=0, le=MAX_INT)
 
 
-class OptionsRequest(CamelModel):
-    """Accepted as the seed sends it; unknown fields are kept, not refused."""
+_REF: dict[str, Any] = {"properties": {"locationRef": {"type": "string"}}, "required": ["locationRef"]}
+_POINT: dict[str, Any] = {
+    "properties": {
+        "address": {
+            "type": "object",
+            "properties": {"latitude": {"type": "number"}, "longitude": {"type": "number"}},
+            "required": ["latitude", "longitude"],
+        }
+    },
+    "required": ["address"],
+}
 
-    model_config = CamelModel.model_config | {"extra": "allow"}
+
+class OptionsRequest(CamelModel):
+    """Accepted as the seed sends it; unknown fields are kept, not refused. Click & collect names its
+    pickup (`locationRef`); home delivery gives coordinates or a `locationRef` to measure from."""
+
+    model_config = CamelModel.model_config | ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "if": {"properties": {"orderType": {"const": "CC"}}},
+            "then": _REF,
+            "else": {"anyOf": [_REF, _POINT]},
+        },
+    )
     limit: int = Field(10, ge=1, le=100)
     order_type: Literal["HD", "CC"]
     location_ref: str | None = None

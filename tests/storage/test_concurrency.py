@@ -6,7 +6,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from domain.errors import Conflict
 from domain.orders import FulfillableConfig
 from domain.sourcing.model import SourcingProfile
-from storage import network, orders
+from storage import network, orders, webhooks
 
 
 def _race(calls: Sequence[Callable[[], object]]) -> list[object]:
@@ -67,3 +67,15 @@ def test_of_concurrent_take_overs_of_an_orphaned_claim_exactly_one_wins(any_engi
     ]
     results = _race(takers)
     assert results.count(True) == 1 and results.count(False) == 7, results
+
+
+def test_a_recovery_goes_in_bounded_steps(any_engine: Engine) -> None:
+    tenant, now = f"rec-{uuid.uuid4().hex[:6]}", datetime.now(UTC)
+    hook = webhooks.create(any_engine, tenant, "https://example.com/h", [], "", now)
+    for _ in range(5):
+        webhooks.append_test_event(any_engine, tenant, hook.id, now)  # one timestamp for all five
+    since = now - timedelta(minutes=1)
+    step = webhooks.rewind(any_engine, tenant, hook.id, since, 0, 3)
+    assert step.events == 3 and step.next_cursor is not None
+    rest = webhooks.rewind(any_engine, tenant, hook.id, since, step.next_cursor, 3)
+    assert rest.events == 2 and rest.next_cursor is None
