@@ -36,7 +36,8 @@ from storage.engine import make_engine, migrate
 DESCRIPTION = """Fulfillment sessions on versioned processes, driven by durable Temporal workflows.
 
 Authenticate with `Authorization: Bearer <api key>`. Errors are `application/problem+json` with an
-`errors` list of `{code, message, field}`. POST requests accept an `Idempotency-Key` header."""
+`errors` list of `{code, message, field}`. Requests that create something accept an `Idempotency-Key`
+header: a retry gets the first answer, another body with the same key is 422."""
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from storage import tenants
-from tests.api.test_orders import network, order_state, seed
+from tests.api.test_orders import network, no_grace, order_state, seed
 from tests.support import ApiClient, eventually
 
 
@@ -18,14 +18,6 @@ from tests.support import ApiClient, eventually
 def admin(make_tenant: Callable[..., ApiClient]) -> ApiClient:
     """A tenant whose key has every scope (configuration writes need `admin`)."""
     return make_tenant(["admin"])
-
-
-async def no_grace(api: ApiClient) -> None:
-    api = api.as_admin  # configuration is the admin side's
-    current = await api.ok("GET", "/api/configurations/fulfillable")
-    await api.ok(
-        "PUT", "/api/configurations/fulfillable", {"version": current["version"], "gracePeriodSeconds": 0}
-    )
 
 
 @pytest.mark.parametrize(
