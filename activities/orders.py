@@ -8,11 +8,12 @@ import contextlib
 import structlog
 from sqlalchemy.engine import Engine
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.ports import EventPublisher, Sessions
 from domain import ids
 from domain.builtins import BUILTINS
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict, DomainError, NotFound
 from domain.orders import (
     Fulfillment,
     Order,
@@ -126,16 +127,27 @@ class OrderActivities:
 
     @activity.defn(name="move_fulfillment_session")
     async def move_fulfillment_session(self, move: SessionMove) -> None:
-        """Walk the session to the state the fulfillment's status means; each step applies once."""
+        """Walk the session to the state the fulfillment's status means; each step applies once.
+
+        A session not found yet is being started (the order starts its sessions right after routing):
+        that is retried, not a refusal. One that is never started has nothing to cancel."""
         targets = SESSION_TARGETS.get((move.process_type, move.status))
         if move.status == "cancelled":
-            view = await self._sessions.view(move.tenant, move.session_id)
+            try:
+                view = await self._sessions.view(move.tenant, move.session_id)
+            except NotFound:
+                return
             if "cancel" in view.allowed_actions:
                 await self._act(move, "cancel", view.revision)
             return
         if targets is None:
             return
-        view = await self._sessions.view(move.tenant, move.session_id)
+        try:
+            view = await self._sessions.view(move.tenant, move.session_id)
+        except NotFound:
+            raise ApplicationError(
+                f"session {move.session_id} is not started yet", type="SessionStarting"
+            ) from None
         for action in path_to(BUILTINS[move.process_type], view.status, targets) or []:
             view = await self._act(move, action, view.revision)
 
