@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.examples import gift_wrap
+from domain.model import MAX_INT
 from domain.process import ProcessDefinition, validate_definition
 from storage import processes
 from storage.tenants import Principal
@@ -60,5 +61,10 @@ async def latest_process(process_type: str, engine: EngineDep, p: Reader) -> Pro
 
 
 @router.get("/{process_type}/versions/{version}", response_model=ProcessDefinition)
-async def process_version(process_type: str, version: int, engine: EngineDep, p: Reader) -> ProcessDefinition:
+async def process_version(
+    process_type: str,
+    version: Annotated[int, Path(ge=1, le=MAX_INT)],
+    engine: EngineDep,
+    p: Reader,
+) -> ProcessDefinition:
     return await run_in_threadpool(processes.get, engine, p.tenant, process_type, version)

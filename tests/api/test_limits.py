@@ -23,12 +23,13 @@ HUGE = 6664374207108798129730896659480576
         "/applications?limit=501",
         "/device_tokens?limit=0",
         "/carts/c/revisions?offset=-1",
+        f"/processes/WEB_ORDER/versions/{HUGE}",
     ],
 )
 async def test_integers_past_their_range_are_a_400_naming_the_parameter(api: ApiClient, path: str) -> None:
     reply = await api.get(path)
     assert reply.status == 400, reply.body
-    assert reply.body["errors"][0]["field"] in ("offset", "after", "limit")
+    assert reply.body["errors"][0]["field"] in ("offset", "after", "limit", "version")
 
 
 async def test_stock_past_a_32_bit_column_is_refused(api: ApiClient) -> None:
