@@ -17,9 +17,8 @@ import asyncio
 import json
 import statistics
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -33,7 +32,7 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import Stack, free_port, running_stack
+from bench.stack import Stack, free_port, run_round, running_stack
 from domain.ids import session_workflow_id
 
 ACTIONS = ("confirm", "pick", "pack")
@@ -68,20 +67,6 @@ async def floor_worker(address: str, namespace: str) -> None:
     client = await Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
     async with Worker(client, task_queue=FLOOR_QUEUE, workflows=[FloorWorkflow]):
         await asyncio.Event().wait()
-
-
-async def run_round(lifecycle: Callable[[int], Awaitable[None]], count: int, concurrency: int) -> float:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-
-    async def runner() -> None:
-        while not queue.empty():
-            await lifecycle(queue.get_nowait())
-
-    began = time.perf_counter()
-    await asyncio.gather(*(runner() for _ in range(concurrency)))
-    return count / (time.perf_counter() - began)
 
 
 async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, object]:

@@ -14,8 +14,6 @@ import asyncio
 import json
 import statistics
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -23,7 +21,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import running_stack  # noqa: E402
+from bench.stack import run_round, running_stack  # noqa: E402
 from clients.sessions import SessionClient  # noqa: E402
 from domain.builtins import WEB_ORDER  # noqa: E402
 from domain.ids import new_session_id  # noqa: E402
@@ -31,21 +29,6 @@ from domain.session import ActionRequest, SessionStart  # noqa: E402
 
 ACTIONS = ("confirm", "pick", "pack")
 QUEUE = "bench-sessions"
-
-
-async def run_round(lifecycle: Callable[[int], Awaitable[None]], lifecycles: int, concurrency: int) -> float:
-    """Lifecycles per second with `concurrency` of them in flight at any time."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(lifecycles):
-        queue.put_nowait(i)
-
-    async def runner() -> None:
-        while not queue.empty():
-            await lifecycle(queue.get_nowait())
-
-    began = time.perf_counter()
-    await asyncio.gather(*(runner() for _ in range(concurrency)))
-    return lifecycles / (time.perf_counter() - began)
 
 
 async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, float]:

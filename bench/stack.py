@@ -7,7 +7,8 @@ import os
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,3 +102,18 @@ async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run_round(lifecycle: Callable[[int], Awaitable[None]], lifecycles: int, concurrency: int) -> float:
+    """Lifecycles per second with `concurrency` of them in flight at any time."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(lifecycles):
+        queue.put_nowait(i)
+
+    async def runner() -> None:
+        while not queue.empty():
+            await lifecycle(queue.get_nowait())
+
+    began = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    return lifecycles / (time.perf_counter() - began)
