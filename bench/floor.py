@@ -32,10 +32,9 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import Stack, free_port, run_round, running_stack
+from bench.stack import SESSION_ACTIONS, Stack, api_lifecycle, free_port, run_round, running_stack
 from domain.ids import session_workflow_id
 
-ACTIONS = ("confirm", "pick", "pack")
 NEXT = {"CREATED": "CONFIRMED", "CONFIRMED": "PICKED", "PICKED": "PACKED"}
 FLOOR_QUEUE = "bench-floor"
 
@@ -111,17 +110,7 @@ async def _measure(
         last_api: list[str] = []
 
         async def through_api(i: int) -> None:
-            async with http.post(
-                f"{base}/sessions", json={"processType": "WEB_ORDER", "cartId": f"c{i}"}
-            ) as r:
-                assert r.status == 201, await r.text()
-                sid = (await r.json())["id"]
-            for action in ACTIONS:
-                async with http.post(f"{base}/sessions/{sid}/actions", json={"action": action}) as r:
-                    assert r.status == 200, await r.text()
-            async with http.get(f"{base}/sessions/{sid}") as r:
-                assert (await r.json())["status"] == "PACKED"
-            last_api[:] = [sid]
+            last_api[:] = [await api_lifecycle(http, base, f"c{i}")]
 
         last_floor: list[str] = []
 
@@ -129,7 +118,7 @@ async def _measure(
             handle = await client.start_workflow(
                 FloorWorkflow.run, id=f"floor-{uuid.uuid4().hex}", task_queue=FLOOR_QUEUE
             )
-            for action in ACTIONS:
+            for action in SESSION_ACTIONS:
                 await handle.execute_update(FloorWorkflow.act, action)
             assert await handle.query(FloorWorkflow.view) == "PACKED"
             last_floor[:] = [handle.id]

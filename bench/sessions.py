@@ -21,13 +21,12 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stack import run_round, running_stack  # noqa: E402
+from bench.stack import SESSION_ACTIONS, api_lifecycle, run_round, running_stack  # noqa: E402
 from clients.sessions import SessionClient  # noqa: E402
 from domain.builtins import WEB_ORDER  # noqa: E402
 from domain.ids import new_session_id  # noqa: E402
 from domain.session import ActionRequest, SessionStart  # noqa: E402
 
-ACTIONS = ("confirm", "pick", "pack")
 QUEUE = "bench-sessions"
 
 
@@ -39,15 +38,7 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
         ) as http:
 
             async def through_api(i: int) -> None:
-                body = {"processType": "WEB_ORDER", "cartId": f"api-{i}"}
-                async with http.post(f"{base}/sessions", json=body) as r:
-                    assert r.status == 201, await r.text()
-                    sid = (await r.json())["id"]
-                for action in ACTIONS:
-                    async with http.post(f"{base}/sessions/{sid}/actions", json={"action": action}) as r:
-                        assert r.status == 200, await r.text()
-                async with http.get(f"{base}/sessions/{sid}") as r:
-                    assert (await r.json())["status"] == "PACKED"
+                await api_lifecycle(http, base, f"api-{i}")
 
             sessions = SessionClient(client, QUEUE, None)
 
@@ -57,7 +48,7 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, floa
                     tenant="bench", session_id=sid, cart_id=f"direct-{i}", definition=WEB_ORDER
                 )
                 await sessions.start(start)
-                for action in ACTIONS:
+                for action in SESSION_ACTIONS:
                     await sessions.act("bench", sid, ActionRequest(action=action))
                 assert (await sessions.view("bench", sid)).status == "PACKED"
 

@@ -117,3 +117,19 @@ async def run_round(lifecycle: Callable[[int], Awaitable[None]], lifecycles: int
     began = time.perf_counter()
     await asyncio.gather(*(runner() for _ in range(concurrency)))
     return lifecycles / (time.perf_counter() - began)
+
+
+SESSION_ACTIONS = ("confirm", "pick", "pack")
+
+
+async def api_lifecycle(http: aiohttp.ClientSession, base: str, cart_id: str) -> str:
+    """One session lifecycle through the API (start, three actions, read); returns the session id."""
+    async with http.post(f"{base}/sessions", json={"processType": "WEB_ORDER", "cartId": cart_id}) as r:
+        assert r.status == 201, await r.text()
+        sid = str((await r.json())["id"])
+    for action in SESSION_ACTIONS:
+        async with http.post(f"{base}/sessions/{sid}/actions", json={"action": action}) as r:
+            assert r.status == 200, await r.text()
+    async with http.get(f"{base}/sessions/{sid}") as r:
+        assert (await r.json())["status"] == "PACKED"
+    return sid

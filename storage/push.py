@@ -85,19 +85,11 @@ def reencrypt(engine: Engine, keyring: Keyring, legacy_only: bool = False) -> at
         if not legacy_only or not keyring.is_encrypted_json(dict(credentials))
     ]
     change = keyring.seal_json if legacy_only else keyring.rewrap_json
-    done = at_rest.Rewritten()
-    for key in todo:
-        with session_scope(engine) as s:
-            row = s.get(PushApplicationRow, key, with_for_update=True)
-            if row is None:
-                continue
-            try:
-                row.credentials = change(row.credentials)
-            except at_rest.SecretKeyError:
-                done.undecryptable.append(f"push application {row.id} of tenant {row.tenant_id}")
-                continue
-            done.count += 1
-    return done
+
+    def rewrite(row: PushApplicationRow) -> None:
+        row.credentials = change(row.credentials)
+
+    return at_rest.rewrite_each(engine, PushApplicationRow, todo, rewrite, "push application")
 
 
 def delete_application(engine: Engine, tenant: str, application_id: str) -> None:

@@ -13,14 +13,16 @@ from __future__ import annotations
 import binascii
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from storage.engine import session_scope
 
 log = structlog.get_logger(__name__)
 PREFIX = "fernet:"
@@ -47,6 +49,26 @@ class Rewritten:
 
     count: int = 0
     undecryptable: list[str] = field(default_factory=list)
+
+
+def rewrite_each(
+    engine: Engine, model: type[Any], keys: Iterable[Any], rewrite: Callable[[Any], None], what: str
+) -> Rewritten:
+    """Rewrite each row in a transaction of its own, the row locked; `rewrite` changes it in place and
+    raises `SecretKeyError` (leaving it as it is) when no key decrypts it, and the row is named."""
+    done = Rewritten()
+    for key in keys:
+        with session_scope(engine) as s:
+            row = s.get(model, key, with_for_update=True)
+            if row is None:
+                continue
+            try:
+                rewrite(row)
+            except SecretKeyError:
+                done.undecryptable.append(f"{what} {row.id} of tenant {row.tenant_id}")
+                continue
+            done.count += 1
+    return done
 
 
 def new_key() -> str:

@@ -153,21 +153,13 @@ def reencrypt(engine: Engine, keyring: Keyring, legacy_only: bool = False) -> at
         if not legacy_only or not all(keyring.is_encrypted(v) for v in (secret, previous) if v)
     ]
     change = keyring.seal if legacy_only else keyring.rewrap
-    done = at_rest.Rewritten()
-    for key in todo:
-        with session_scope(engine) as s:
-            row = s.get(WebhookRow, key, with_for_update=True)
-            if row is None:
-                continue
-            try:
-                secret = change(row.secret)
-                previous = change(row.previous_secret) if row.previous_secret else None
-            except at_rest.SecretKeyError:
-                done.undecryptable.append(f"webhook {row.id} of tenant {row.tenant_id}")
-                continue
-            row.secret, row.previous_secret = secret, previous
-            done.count += 1
-    return done
+
+    def rewrite(row: WebhookRow) -> None:  # both or neither: a failing second leaves the first as it was
+        secret = change(row.secret)
+        previous = change(row.previous_secret) if row.previous_secret else None
+        row.secret, row.previous_secret = secret, previous
+
+    return at_rest.rewrite_each(engine, WebhookRow, todo, rewrite, "webhook")
 
 
 def signing_secrets(row: WebhookRow, now: datetime) -> list[str]:

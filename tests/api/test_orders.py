@@ -333,6 +333,7 @@ async def test_a_modified_promised_order_is_routed_again(api: ApiClient) -> None
     order = await api.ok("POST", "/api/orders", seed(tenantOrderId="RE-1", paymentStatus="PAID"))
     promised = await order_state(api, order["id"], "PROMISED")
     before = {f["id"] for f in promised["fulfillments"]}
+    old_sessions = {f["sessionId"] for f in promised["fulfillments"]}
     sneakers = next(
         i["id"] for i in promised["orderLineItems"] if i["article"]["tenantArticleId"] == "SNEAK-W-4891"
     )
@@ -354,6 +355,12 @@ async def test_a_modified_promised_order_is_routed_again(api: ApiClient) -> None
     assert {f["status"] for f in after["fulfillments"] if f["id"] in before} == {"cancelled"}
     types = [e["type"] for e in (await api.ok("GET", f"/events?subject={order['id']}"))["items"]]
     assert types == ["order.created", "order.fulfillable", "order.modified", "order.rerouted"]
+    # The old fulfillments' sessions stay cancelled: re-routing never starts a closed session again.
+    assert not old_sessions & {f["sessionId"] for f in live}
+    revisions = await api.ok("GET", f"/carts/{order['id']}/revisions")
+    for sid in old_sessions:
+        assert (await api.ok("GET", f"/sessions/{sid}"))["status"] == "CANCELLED"
+        assert [r["action"] for r in revisions if r["sessionId"] == sid].count("create") == 1
 
 
 async def test_consumer_update_and_partial_fulfillment(api: ApiClient) -> None:
