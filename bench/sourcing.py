@@ -43,6 +43,8 @@ def instances(seed: int, count: int, size: int, lines: int) -> list[tuple[Networ
 
 
 COST_FIRST = SourcingProfile(objective=["unfulfilled", "cost", "splits", "eta"])
+# Issue #16's goals for the engine, each an upper bound on one figure of a single run.
+TARGETS = {"p50_ms": 3.0, "p99_ms": 10.0, "p99_ms_10000": 50.0, "gap_mean_pct": 0.1, "gap_p95_pct": 1.0}
 
 
 def timed(
@@ -124,6 +126,19 @@ def main(count: int, seed: int) -> dict[str, Any]:
             for name, pairs in cost.items()
         },
     }
+    # Ours over each baseline: the engine's mean cost (cost first) over the rule's, where it ships
+    # as many units; `ratio` is the one against the strongest rule (below 1: ahead of every rule).
+    by_rule = {
+        name: round(sum(e for _, e in pairs) / sum(b for b, _ in pairs), 4) if pairs else None
+        for name, pairs in cost.items()
+    }
+    figures["ratio_by_baseline"] = by_rule
+    figures["ratio"] = max((r for r in by_rule.values() if r is not None), default=None)
+    met = {name: figures[name] is not None and figures[name] <= goal for name, goal in TARGETS.items()}
+    met["unfulfilled_excess"] = excess == 0
+    met["ahead_of_baselines"] = all(r is not None and r < 1 for r in by_rule.values())
+    figures["targets"] = met
+    figures["targets_met"] = all(met.values())
     for name, rule in BASELINES.items():
         times = timed(cases, profile, rule)
         figures[name] = {
@@ -162,4 +177,17 @@ if __name__ == "__main__":
             f"the engine's (cost first) on {b['cost_compared_on']}, "
             f"fewer units shipped on {b['fewer_units_on']}"
         )
+    print(
+        f"ratio: {f['ratio']} (the engine's cost over the strongest baseline's; "
+        f"per baseline {f['ratio_by_baseline']})"
+    )
+    goals = {
+        **{k: f"<= {v}" for k, v in TARGETS.items()},
+        "unfulfilled_excess": "0",
+        "ahead_of_baselines": "ratio < 1",
+    }
+    for name, ok in f["targets"].items():
+        value = f.get(name, f["ratio"] if name == "ahead_of_baselines" else None)
+        print(f"target {name} {goals[name]}: {value} {'met' if ok else 'NOT MET'}")
+    print(f"all targets met: {f['targets_met']}")
     print(json.dumps(f))

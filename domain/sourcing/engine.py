@@ -45,9 +45,9 @@ def prepare(
 ) -> tuple[Problem, np.ndarray, dict[str, np.ndarray], np.ndarray]:
     """Fence and prune: the problem (every eligible holder, and the pool for the exact mode), the
     stock, the fences and the eligible mask (to say why units stay unfulfilled)."""
-    lines = _merge(request.lines)
-    skus = [line.sku_ref for line in lines]
-    qty = np.array([line.quantity for line in lines], dtype=np.int64)
+    merged = _merge(request.lines)
+    skus = list(merged)
+    qty = np.fromiter(merged.values(), dtype=np.int64, count=len(merged))
     stock = net.gather(skus)
     destination, pickup = _destination(net, request)
     # Without coordinates (an order whose address is not geocoded) every location is equally far.
@@ -66,45 +66,40 @@ def prepare(
     fences["capacity"] = net.has_capacity
     eligible = np.logical_and.reduce(list(fences.values()))
 
-    holders = eligible & (stock > 0).any(axis=1)
-    idx = np.nonzero(holders)[0]
-    eta = net.lead_hours[idx] + dist[idx] / profile.speed_kmh
-    if pickup is not None:
-        eta = eta + np.where(
-            idx == pickup, 0.0, net.lead_hours[pickup]
-        )  # transfers wait for the pickup store too
-    sub = stock[idx]
+    idx = np.nonzero(eligible & (stock > 0).any(axis=1))[0]
+    idx = idx[np.argsort(dist[idx], kind="stable")]  # holders, nearest first
+    sub, near = stock[idx], dist[idx]
+    eta = net.lead_hours[idx] + near / profile.speed_kmh
+    if pickup is not None:  # transfers wait for the pickup store too
+        eta = eta + np.where(idx == pickup, 0.0, net.lead_hours[pickup])
     coverage = np.minimum(sub, qty).sum(axis=1)
     # Three views of a good location: it covers much, it is cheap per unit it covers, or it is
     # among the nearest holders of some SKU. Pruning on coverage alone loses cheap near partners.
-    per_unit = profile.shipment_cost / np.maximum(coverage, 1) + dist[idx] * profile.cost_per_unit_km
-    near = np.argsort(dist[idx], kind="stable")  # holders, nearest first
-    position = np.empty_like(near)
-    position[near] = np.arange(len(near))
-    # For every SKU at once: how many nearer holders of it each holder has.
-    holds = sub[near] > 0
-    nth = np.cumsum(holds, axis=0)
-    per_sku = max(PER_SKU, candidates // 12)
-
-    def nearest_holders(count: int) -> np.ndarray:
-        return near[np.nonzero((holds & (nth <= count)).any(axis=1))[0]]
-
-    by_coverage = np.lexsort((dist[idx], -coverage))
-    by_unit_cost = np.argsort(per_unit, kind="stable")
-    keep = np.unique(
-        np.concatenate([by_coverage[: candidates // 2], by_unit_cost[:candidates], nearest_holders(per_sku)])
+    per_unit = profile.shipment_cost / np.maximum(coverage, 1) + near * profile.cost_per_unit_km
+    holds = sub > 0
+    # For every SKU at once: how many holders of it are as near.
+    nth = np.cumsum(holds, axis=0, dtype=np.int32)
+    h = len(idx)
+    # Partitions, not sorts: only the first few of each view are kept (more coverage first, the
+    # nearer on ties, as position and coverage make one distinct key).
+    top, cheap = min(candidates // 2, h), min(candidates, h)
+    keep = np.concatenate(
+        [
+            np.argpartition(np.arange(h) - coverage * h, top - 1)[:top] if top else idx[:0],
+            np.argpartition(per_unit, cheap - 1)[:cheap] if cheap else idx[:0],
+            np.nonzero((holds & (nth <= max(PER_SKU, candidates // 12))).any(axis=1))[0],
+        ]
     )
-
     problem = Problem(
         skus,
         qty.astype(np.int32),
-        idx[near],
-        sub[near].astype(np.int32),
-        dist[idx][near],
-        eta[near],
+        idx,
+        sub.astype(np.int32),
+        near,
+        eta,
         profile,
-        np.sort(position[keep]),
-        priority=net.priority[idx][near].astype(float),
+        np.unique(keep),
+        priority=net.priority[idx].astype(float),
     )
     return problem, stock, fences, eligible
 
@@ -136,11 +131,12 @@ def source(
     )
 
 
-def _merge(lines: list[Line]) -> list[Line]:
+def _merge(lines: list[Line]) -> dict[str, int]:
+    """Units per SKU, lines of one SKU added up; SKUs asked for no units left out."""
     merged: dict[str, int] = {}
     for line in lines:
         merged[line.sku_ref] = merged.get(line.sku_ref, 0) + line.quantity
-    return [Line(sku_ref=s, quantity=q) for s, q in merged.items() if q > 0]
+    return {s: q for s, q in merged.items() if q > 0}
 
 
 def _destination(net: Network, request: SourcingRequest) -> tuple[tuple[float, float] | None, int | None]:

@@ -106,9 +106,11 @@ class Network:
         return verdict[self.hour_groups]
 
     def gather(self, skus: list[str]) -> np.ndarray:
-        """Available stock, locations by requested SKUs."""
+        """Available stock, locations by requested SKUs: a view of SKU-major rows, as cheap to build
+        as a copy of each vector, and quick to reduce across the SKUs of a location."""
         zeros = np.zeros(self.size, dtype=np.int64)
-        return np.stack([self.stock.get(s, zeros) for s in skus], axis=1)
+        rows = np.array([self.stock.get(s, zeros) for s in skus], dtype=np.int64)
+        return rows.reshape(len(skus), self.size).T
 
 
 def now_utc() -> datetime:

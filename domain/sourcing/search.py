@@ -7,11 +7,18 @@ the search generates sets in batches and evaluates each batch as [sets, members,
 - the best pairs: among the holders that cover most or cover cheapest, then exhaustively among all
   holders where the best of those leaves room (`_bounded_pairs`);
 - level by level up to `maxSplit`: the carried sets grown by the holders that best fill what they
-  lack, and strong smaller sets joined by the pair that complements them (two locations that fill
-  each other's gaps are often poor alone, so one-at-a-time growth never reaches them). Sets are
-  carried both by rank and by a lookahead (`Batch.promising`);
+  lack; for three locations also strong singles joined by the pair that complements them (two
+  locations that fill each other's gaps are often poor alone, so one-at-a-time growth never
+  reaches them), the most promising singles (`Batch.promise`) getting the exhaustive pair search,
+  since the best by rank often cover much but dearly. Sets grow from the best by rank and from
+  those that look cheapest once grown by one more location (`completed`): with that lookahead,
+  larger sets are reached by growth, and pairs joined to pairs found little more for their cost;
 - local search on the best set: drop one member and refill it, or drop two and refill them with
   the best complementing pair, while the rank improves.
+
+Stock against demand over all holders is counted in bit sets, not as a matrix product: BLAS would
+spread a product that size over threads, whose wake-ups on a shared machine cost more than the
+product (see `coverage`); the small batched products in `_best_pairs` stay on one thread.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import numpy as np
 from domain.sourcing.model import SourcingProfile
 
 BEAM = 32  # sets carried from one level to the next
-GROW = 8  # holders tried as the next member of each carried set
+GROW = 6  # holders tried as the next member of each carried set
 SEEDS = 16  # strong sets whose remainders are searched for complementing pairs
 RESIDUAL = 30  # holders per view in a complementing-pair search
 ROUNDS = 3  # local search rounds per set (each one must improve the rank)
@@ -33,7 +40,8 @@ PAIR_ROWS = 300  # nearer members considered in a bounded pair search
 PAIR_TOP = 4  # pairs it returns
 SHORT_ROWS = 100  # nearer members considered when no pair of the short list covers everything
 LOOKAHEAD = 64  # the cheapest singles per unit, whose median prices what a set still lacks
-BOUNDED = 4  # bases whose complementing pairs are also searched under a bound
+BOUNDED = 4  # bases whose complementing pairs are also searched under a bound (the most promising)
+FILLERS = 128  # the cheapest singles per unit, tried as the next member in `completed`
 
 
 @dataclass
@@ -66,10 +74,12 @@ class Problem:
         )
 
     @cached_property
-    def thresholds(self) -> list[np.ndarray]:
-        """[m, h] float masks stock > t, for t below the largest line (up to 8): see `coverage`."""
+    def bits(self) -> np.ndarray:
+        """[t, w, h] uint64: bit j of word j // 64 is set where a holder has more than t units of SKU
+        j, for t below the largest line (none past 8 units: see `coverage`)."""
         top = int(self.qty.max(initial=0))
-        return [(self.stock > t).astype(np.float32).T for t in range(top)] if top <= 8 else []
+        above = self.stock[None, :, :] > np.arange(top if top <= 8 else 0)[:, None, None]
+        return packed(above).transpose(0, 2, 1).copy()
 
     def restricted(self) -> Problem:
         """The same problem over the pool only (what the exact solver works on)."""
@@ -147,17 +157,40 @@ class Batch:
     unfulfilled: np.ndarray  # [n]
     cost: np.ndarray  # [n]
 
-    def promising(self, count: int, per_unit: float) -> np.ndarray:
-        """The `count` sets that look cheapest once completed: their cost plus what they leave at
-        `per_unit`. Ranking by units left first is myopic: the cheapest complete plan is often
-        built from near locations that cover less."""
-        return self.sets[np.argsort(self.cost + self.unfulfilled * per_unit, kind="stable")[:count]]
+    def promise(self, per_unit: float) -> np.ndarray:
+        """How cheap each set looks once completed: its cost plus what it leaves at `per_unit`.
+        Ranking by units left first is myopic: the cheapest complete plan is often built from near
+        locations that cover less."""
+        return self.cost + self.unfulfilled * per_unit
+
+    def carried(self, count: int, lookahead: np.ndarray) -> Batch:
+        """The `count` best ranked sets and the `count` best by `lookahead` (a figure per set, the
+        lower the better), each once, still best first: sets carried on to the next level need no
+        new evaluation."""
+        ahead = np.argsort(lookahead, kind="stable")[:count]
+        return self.pick(np.unique(np.concatenate([np.arange(min(count, len(self.sets))), ahead])))
+
+    def pick(self, rows: np.ndarray) -> Batch:
+        """The rows given, in that order."""
+        return Batch(self.sets[rows], self.remaining[rows], self.unfulfilled[rows], self.cost[rows])
+
+
+def completed(p: Problem, batch: Batch, fillers: np.ndarray, per_unit: float) -> np.ndarray:
+    """What each set of a batch looks to cost once grown by one member: its cost, plus the best of
+    `fillers` (its shipment and the units it covers) and what is still left at `per_unit`. A sharper
+    lookahead than `Batch.promise` for the sets about to grow: a set that leaves exactly what one
+    cheap location holds can rank far down by units left, and by the average price too."""
+    gain = coverage(p, batch.remaining, fillers)  # [n, f]
+    cost = p.profile.shipment_cost + gain * (p.unit_cost[fillers] - per_unit)[None, :]
+    best = np.where(gain > 0, cost, np.inf).min(axis=1, initial=np.inf)
+    return batch.cost + batch.unfulfilled * per_unit + np.where(batch.unfulfilled > 0, best, 0.0)
 
 
 def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
-    """Evaluate sets of locations ([n, s] holder indices, padding = the holder count) and rank them."""
+    """Evaluate sets of locations ([n, s] holder indices, padding = the holder count) and rank them.
+    A set given twice is evaluated twice: that is cheaper than finding it, and the plans are made
+    distinct at the end anyway."""
     sets = np.sort(sets, axis=1)
-    sets = sets[first_of_each(sets, len(p.loc))]
     stock, unit_costs, etas, priorities = p.padded
     remaining = np.repeat(p.qty[None, :], len(sets), axis=0)
     units = np.empty(sets.shape)
@@ -192,52 +225,75 @@ def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
     return np.sort(first)
 
 
+def packed(masks: np.ndarray) -> np.ndarray:
+    """[..., m] booleans as [..., w] uint64 words (bit j of word j // 64 is SKU j)."""
+    octets = np.packbits(masks, axis=-1, bitorder="little")
+    out = np.zeros((*masks.shape[:-1], -(-octets.shape[-1] // 8) * 8), dtype=np.uint8)
+    out[..., : octets.shape[-1]] = octets
+    return out.view("<u8")
+
+
 def coverage(p: Problem, wants: np.ndarray, holders: np.ndarray | None = None) -> np.ndarray:
     """[s, h]: units each holder (of all, or of `holders`) can give each of the `s` demand vectors,
     the sum over SKUs of min(stock, want).
 
-    Order lines ask for few units, so min(a, b) = sum over t of [a > t][b > t] turns this into a
-    few matrix products instead of an [s, h, m] array; large quantities take the direct way.
+    Order lines ask for few units, so min(a, b) = sum over t of [a > t][b > t]: per threshold, a
+    popcount of the AND of two bit sets (the SKUs each side has above t), instead of an [s, h, m]
+    array. Not a matrix product: BLAS would spread it over threads, whose wake-ups on a busy
+    machine cost more than the product. Large quantities take the direct way.
     """
     top = int(wants.max(initial=0))
-    if top <= len(p.thresholds):
-        out = np.zeros((len(wants), len(p.loc) if holders is None else len(holders)), dtype=np.float32)
+    if top <= len(p.bits):
+        have = p.bits[:top] if holders is None else p.bits[:top, :, holders]  # [t, w, h]
+        want = packed(wants[None, :, :] > np.arange(top)[:, None, None])  # [t, s, w]
+        # Counts summed in the narrowest type that holds them (at most `top` per SKU).
+        out = np.zeros(
+            (len(wants), have.shape[2]), dtype=np.uint16 if top * wants.shape[1] < 2**16 else np.int64
+        )
         for t in range(top):
-            above = p.thresholds[t] if holders is None else p.thresholds[t][:, holders]
-            out += (wants > t).astype(np.float32) @ above
+            for w in range(have.shape[1]):
+                out += np.bitwise_count(want[t, :, w, None] & have[t, w, None, :])
         return out.astype(np.int64)
     stock = p.stock if holders is None else p.stock[holders]
     return np.minimum(stock[None, :, :], wants[:, None, :]).sum(axis=2)
 
 
-def _smallest(score: np.ndarray, count: int) -> np.ndarray:
-    """[b, count] column indices of each row's `count` smallest scores. A few passes of argmin beat
-    a row-wise argpartition when `count` is small."""
+def _smallest(score: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """[b, count] column indices of each row's `count` smallest scores, and those scores; the picks
+    are overwritten in `score` (a scratch array: a copy would cost as much as the search). A few
+    passes of argmin beat a row-wise argpartition when `count` is small."""
     count = min(count, score.shape[1])
+    rows = np.arange(len(score))[:, None]
     if count > 4:
-        return np.argpartition(score, count - 1, axis=1)[:, :count]
-    score = score.copy()
-    rows = np.arange(len(score))
-    picked = []
+        top = np.argpartition(score, count - 1, axis=1)[:, :count]
+        return top, score[rows, top]
+    picked: list[np.ndarray] = []
+    values: list[np.ndarray] = []
     for _ in range(count):
-        best = np.argmin(score, axis=1)
+        best = np.argmin(score, axis=1)[:, None]
         picked.append(best)
+        values.append(score[rows, best])
         score[rows, best] = np.inf
-    return np.stack(picked, axis=1)
+    return np.hstack(picked), np.hstack(values)
 
 
-def _lowest(values: np.ndarray, count: int) -> np.ndarray:
-    """[b, count] column indices of each row's `count` lowest values, ascending by column (ties go to
-    the nearer holder): a partition for the threshold, then a mask, cheaper than an argpartition."""
-    count = min(count, values.shape[1])
-    values = values.astype(np.float32)
-    threshold = np.partition(values, count - 1, axis=1)[:, count - 1 : count]
-    below = values < threshold
-    # Ties at the threshold fill what is left, nearest first.
-    at = (values == threshold) & (
-        np.cumsum(values == threshold, axis=1) <= count - below.sum(axis=1, keepdims=True)
-    )
-    return np.nonzero(below | at)[1].reshape(len(values), count)
+def _most(gain: np.ndarray, count: int) -> np.ndarray:
+    """[b, count] column indices of each row's `count` largest gains, in no order; ties go to the
+    nearer holder (for equal units, nearer is cheaper). Gain and column make one distinct integer,
+    so a single partition settles the ties too."""
+    n = gain.shape[1]
+    count = min(count, n)
+    return np.argpartition(np.arange(n) - gain * n, count - 1, axis=1)[:, :count]
+
+
+def _cheapest(values: np.ndarray, count: int) -> np.ndarray:
+    """[b, count] column indices of each row's `count` lowest values (not negative), in no order; ties
+    go to the nearer holder. A non-negative float32's bits order as its value does, so value and
+    column make one distinct integer, as in `_most`."""
+    n = values.shape[1]
+    count = min(count, n)
+    key = values.astype(np.float32).view(np.int32).astype(np.int64) * n + np.arange(n)
+    return np.argpartition(key, count - 1, axis=1)[:, :count]
 
 
 def _compact(mask: np.ndarray, pad: int) -> np.ndarray:
@@ -252,8 +308,12 @@ def _compact(mask: np.ndarray, pad: int) -> np.ndarray:
 
 def _pad(sets: list[np.ndarray], pad: int) -> np.ndarray:
     """Sets of several sizes as one array, the shorter padded with a location that has nothing."""
-    width = max(s.shape[1] for s in sets)
-    return np.concatenate([np.pad(s, ((0, 0), (0, width - s.shape[1])), constant_values=pad) for s in sets])
+    out = np.full((sum(len(s) for s in sets), max(s.shape[1] for s in sets)), pad, dtype=np.int64)
+    start = 0
+    for s in sets:
+        out[start : start + len(s), : s.shape[1]] = s
+        start += len(s)
+    return out
 
 
 def _best_pairs(p: Problem, cand: np.ndarray, rest: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
@@ -273,20 +333,17 @@ def _best_pairs(p: Problem, cand: np.ndarray, rest: np.ndarray, top: int) -> tup
             units_second += (left > t).astype(np.float32) @ (stock > t).astype(np.float32).transpose(0, 2, 1)
     else:
         units_second = np.minimum(stock[:, None, :, :], left[:, :, None, :]).sum(axis=3)  # [b, k, k]
-    unfulfilled = left.sum(axis=2)[:, :, None] - units_second
-    cost = (
-        ship * ((units_first > 0)[:, :, None].astype(float) + (units_second > 0))
-        + (units_first * unit_cost)[:, :, None]
-        + units_second * unit_cost[:, None, :]
-    )
-    # Distinct and nearer first; the second member unused makes a single, ranked elsewhere.
-    valid = (cand[:, :, None] < cand[:, None, :]) & (units_second > 0)
-    score = np.where(valid, unfulfilled * 1e9 + cost, np.inf).reshape(b, k * k)
-    best = _smallest(score, top)
-    rows, cols = np.nonzero(np.isfinite(np.take_along_axis(score, best, axis=1)))
+    # Units left times 1e9 plus cost, split into what depends on the first member and what each unit
+    # of the second changes (a valid second member ships, so its shipment is part of the first's).
+    alone = left.sum(axis=2) * 1e9 + ship * ((units_first > 0) + 1) + units_first * unit_cost
+    score = alone[:, :, None] + units_second * (unit_cost - 1e9)[:, None, :]
+    # Distinct and nearer first (columns ascend); the second member unused makes a single, ranked elsewhere.
+    np.putmask(score, (units_second <= 0) | ~np.triu(np.ones((k, k), dtype=bool), 1), np.inf)
+    best, value = _smallest(score.reshape(b, k * k), top)
+    rows, cols = np.nonzero(np.isfinite(value))
     first_i, second_i = np.divmod(best[rows, cols], k)
     pairs = np.stack([rows, cand[rows, first_i], cand[rows, second_i]], axis=1)
-    return pairs, score[rows, best[rows, cols]]
+    return pairs, value[rows, cols]
 
 
 def _bounded_pairs(
@@ -323,14 +380,15 @@ def _bounded_pairs(
         return none
     left = rest - np.minimum(p.stock[rows], rest)  # [a, m] what each nearer member leaves
     gain = coverage(p, left, cols)  # [a, b] what each farther member adds to it
-    units = cap[rows][:, None] + gain
-    score = (need - units) * 1e9 + 2 * ship + (cap[rows] * c[rows])[:, None] + gain * c[cols][None, :]
-    score[(cols[None, :] <= rows[:, None]) | (gain <= 0)] = np.inf
-    flat = score.ravel()
-    best = np.nonzero(flat < known + 1e-9)[0]  # the bound leaves few
+    # Only pairs that cover as much as the known one can beat it: score those alone (few).
+    enough = (gain >= (covered - cap[rows])[:, None]) & (gain > 0) & (cols[None, :] > rows[:, None])
+    a, b = np.nonzero(enough)
+    units = cap[rows[a]] + gain[a, b]
+    score = (need - units) * 1e9 + 2 * ship + cap[rows[a]] * c[rows[a]] + gain[a, b] * c[cols[b]]
+    best = np.nonzero(score < known + 1e-9)[0]
     if len(best) > PAIR_TOP:
-        best = best[np.argpartition(flat[best], PAIR_TOP - 1)[:PAIR_TOP]]
-    a, b = np.divmod(best, len(cols))
+        best = best[np.argpartition(score[best], PAIR_TOP - 1)[:PAIR_TOP]]
+    a, b = a[best], b[best]
     return np.hstack([np.repeat(base[None, :], len(best), axis=0), rows[a][:, None], cols[b][:, None]])
 
 
@@ -351,8 +409,8 @@ def _complementing_pairs(
     per_unit = np.where(gain > 0, p.profile.shipment_cost / np.maximum(gain, 1) + p.unit_cost, np.inf)
     chosen = np.zeros(gain.shape, dtype=bool)
     row = np.arange(len(gain))[:, None]
-    chosen[row, _lowest(-gain, k)] = True
-    chosen[row, _lowest(per_unit, k)] = True
+    chosen[row, _most(gain, k)] = True
+    chosen[row, _cheapest(per_unit, k)] = True
     # The two views overlap; a holder that covers none of the remainder joins no pair.
     pairs, score = _best_pairs(p, _compact(chosen & (gain > 0), pad), remaining, top)
     keep = (pairs[:, 1] < pad) & (pairs[:, 2] < pad)
@@ -372,7 +430,7 @@ def _grown(p: Problem, bases: np.ndarray, remaining: np.ndarray, count: int) -> 
     gain = coverage(p, remaining)  # [b, h]
     rows, cols = np.nonzero(bases < pad)
     gain[rows, bases[rows, cols]] = 0
-    chosen = _lowest(-gain, count)  # [b, count]
+    chosen = _most(gain, count)  # [b, count]
     b, c = np.nonzero(np.take_along_axis(gain, chosen, axis=1) > 0)
     return np.hstack([bases[b], chosen[b, c][:, None]])
 
@@ -402,7 +460,7 @@ def _improve(p: Problem, start: Candidate) -> list[Candidate]:
         if len(current.used) < 2:
             break  # every single is evaluated already
         neighbours = evaluate_many(p, _neighbours(p, np.array(current.used, dtype=np.int64)))
-        best = _candidate(p, neighbours.sets[0])
+        best = _candidates(p, neighbours.sets[:1])[0]
         if best.key >= current.key:
             break
         current = best
@@ -410,8 +468,34 @@ def _improve(p: Problem, start: Candidate) -> list[Candidate]:
     return path
 
 
-def _candidate(p: Problem, members: np.ndarray) -> Candidate:
-    return evaluate(p, tuple(int(m) for m in members if m < len(p.loc)))
+def _candidates(p: Problem, sets: np.ndarray) -> list[Candidate]:
+    """Candidates for sets that use every member (rows of a `Batch`): `evaluate`, for all at once."""
+    pad = len(p.loc)
+    stock, unit_costs, etas, priorities = p.padded
+    remaining = np.repeat(p.qty[None, :], len(sets), axis=0)
+    take = np.empty((*sets.shape, len(p.qty)), dtype=remaining.dtype)
+    for t in range(sets.shape[1]):
+        take[:, t] = np.minimum(stock[sets[:, t]], remaining)
+        remaining = remaining - take[:, t]
+    units = take.sum(axis=2)
+    cost = p.profile.shipment_cost * (units > 0).sum(axis=1) + (units * unit_costs[sets]).sum(axis=1)
+    eta = np.where(units > 0, etas[sets], 0.0).max(axis=1, initial=0.0)
+    priority = np.where(units > 0, priorities[sets], 0.0).sum(axis=1)
+    out = []
+    for row, members in enumerate(sets.tolist()):
+        kept = [m for m in members if m < pad]
+        c = Candidate(
+            tuple(kept),
+            take[row, : len(kept)],
+            int(remaining[row].sum()),
+            float(cost[row]),
+            float(eta[row]),
+            tuple(kept),
+            float(priority[row]),
+        )
+        c.key = rank_key(c.unfulfilled, c.splits, c.cost, c.eta, c.priority, p.profile)
+        out.append(c)
+    return out
 
 
 @dataclass
@@ -431,6 +515,7 @@ def search(p: Problem, limit: int = 10) -> Found:
     price = (p.profile.shipment_cost + capped.sum(axis=1) * p.unit_cost) / np.maximum(capped.sum(axis=1), 1)
     levels = [evaluate_many(p, np.arange(h)[:, None])]
     per_unit = float(np.median(np.sort(price)[:LOOKAHEAD]))
+    fillers = np.argsort(price)[:FILLERS]
     if p.profile.max_split >= 1:  # pairs even when a single does: they are the alternatives
         levels.append(
             evaluate_many(p, _complementing_pairs(p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, 1))
@@ -440,20 +525,24 @@ def search(p: Problem, limit: int = 10) -> Found:
     for size in range(3, p.profile.max_split + 2):
         if splits_next and min(int(level.unfulfilled[0]) for level in levels if len(level.sets)) <= floor:
             break
-        if size == 3:  # strong singles: the best ranked, and the cheapest per unit they cover
-            bases = np.unique(np.concatenate([levels[0].sets[:SEEDS, 0], np.argsort(price)[:SEEDS]]))[:, None]
-        else:
-            bases = np.concatenate([levels[-2].sets[:SEEDS], levels[-2].promising(SEEDS, per_unit)])
-        base = evaluate_many(p, bases)
-        carried = [levels[-1].sets[:BEAM], levels[-1].promising(BEAM, per_unit)]
-        last = evaluate_many(p, np.concatenate(carried))
-        grown = _grown(p, last.sets, last.remaining, GROW)
-        levels.append(
-            evaluate_many(p, _pad([grown, _complementing_pairs(p, base.sets, base.remaining, 2, BOUNDED)], h))
-        )
+        # Sets to grow: the best, and those that look best once grown by one cheap location (looked
+        # at among the best and the most promising only). Sets of the largest size cannot grow
+        # again: what their last member leaves stays unfulfilled.
+        after = per_unit if size <= p.profile.max_split else 1e9
+        near = levels[-1].carried(8 * BEAM, levels[-1].promise(per_unit))
+        last = near.carried(BEAM, completed(p, near, fillers, after))
+        sets = [_grown(p, last.sets, last.remaining, GROW)]
+        if size == 3:  # strong singles, and the cheapest per unit they cover, joined by pairs
+            base = levels[0].carried(SEEDS, np.append(price, np.inf)[levels[0].sets[:, 0]])
+            # The best ranked and the most promising first, alternately: they get the exhaustive
+            # pair search (the best by rank often cover much but dearly, the most promising little).
+            by_promise = np.argsort(np.argsort(base.promise(per_unit), kind="stable"))
+            base = base.pick(np.argsort(np.minimum(np.arange(len(base.sets)), by_promise), kind="stable"))
+            sets.append(_complementing_pairs(p, base.sets, base.remaining, 2, BOUNDED))
+        levels.append(evaluate_many(p, _pad(sets, h)))
     ranked = evaluate_many(p, _pad([level.sets[: 4 * BEAM] for level in levels], h))
-    improved = _improve(p, _candidate(p, ranked.sets[0]))
+    improved = _improve(p, _candidates(p, ranked.sets[:1])[0])
     if improved:
         extra = [np.array(c.members, dtype=np.int64)[None, :] for c in improved]
         ranked = evaluate_many(p, _pad([ranked.sets, *extra], h))
-    return Found([_candidate(p, members) for members in ranked.sets[:limit]], len(ranked.sets))
+    return Found(_candidates(p, ranked.sets[:limit]), len(ranked.sets))

@@ -8,7 +8,7 @@ import pytest
 from domain.sourcing import exact
 from domain.sourcing.engine import prepare
 from domain.sourcing.model import SourcingProfile
-from domain.sourcing.search import Problem, evaluate, evaluate_many, first_of_each, search
+from domain.sourcing.search import Problem, coverage, evaluate, evaluate_many, first_of_each, search
 from domain.sourcing.synthetic import WHEN, network, order
 
 
@@ -105,3 +105,58 @@ def test_small_networks_are_solved_exactly_at_every_split_limit() -> None:
         mine = search(p).plans[0]
         best = exact.solve_everywhere(p).best
         assert mine.key[:3] == pytest.approx(best.key[:3]), (case, profile.max_split, qty, stock)
+
+
+def test_coverage_counts_bits_like_the_direct_sum_across_words_and_large_lines() -> None:
+    # 70 SKUs take two 64-bit words; lines above 8 units take the direct way.
+    rng = np.random.default_rng(2)
+    for top in (1, 3, 8, 12):
+        h, m = 40, 70
+        stock = np.where(rng.random((h, m)) < 0.4, rng.integers(1, 15, (h, m)), 0).astype(np.int32)
+        qty = rng.integers(1, top + 1, m).astype(np.int32)
+        p = Problem(
+            [f"S{j}" for j in range(m)],
+            qty,
+            np.arange(h),
+            stock,
+            np.zeros(h),
+            np.zeros(h),
+            SourcingProfile(),
+            np.arange(h),
+        )
+        wants = np.minimum(rng.integers(0, top + 1, (9, m)), qty)
+        direct = np.minimum(stock[None, :, :], wants[:, None, :]).sum(axis=2)
+        assert np.array_equal(coverage(p, wants), direct)
+        some = np.array([3, 0, 17, 39])
+        assert np.array_equal(coverage(p, wants, some), direct[:, some])
+
+
+def test_plans_found_are_evaluated_as_the_scalar_evaluation_does() -> None:
+    p = problem(4, 300, "stores_only", 0.05, 12)
+    for plan in search(p).plans:
+        c = evaluate(p, plan.members)
+        assert (plan.members, plan.used, plan.unfulfilled, plan.eta, plan.priority) == (
+            c.members,
+            c.used,
+            c.unfulfilled,
+            c.eta,
+            c.priority,
+        )
+        assert np.array_equal(plan.take, c.take) and plan.cost == pytest.approx(c.cost) and plan.key == c.key
+
+
+@pytest.mark.parametrize(
+    ("seed", "kind", "density"),
+    [
+        (12, "dc_rich", 0.05),  # four locations, reached by growing the set that one cheap location completes
+        (15, "stores_only", 0.2),  # three: the best-ranked single joined by the pair the bound search finds
+    ],
+)
+def test_the_search_finds_the_milp_optimum_where_it_once_missed_it(
+    seed: int, kind: str, density: float
+) -> None:
+    p = problem(seed, 1000, kind, density, 20)
+    mine = search(p).plans[0]
+    reference = exact.solve_everywhere(p, time_limit=30)
+    assert reference.proven
+    assert mine.key[:3] == pytest.approx(reference.best.key[:3])
