@@ -15,7 +15,15 @@ from temporalio import activity
 from activities.ports import EventPublisher
 from domain.events import Event
 from domain.signing import signature_header
-from domain.webhooks import FAILING_LIMIT_DAYS, DeliveryRequest, DeliveryResult, PendingEvents, WebhookTarget
+from domain.webhooks import (
+    FAILING_LIMIT_DAYS,
+    AttemptOutcome,
+    DeliveryRequest,
+    DeliveryResult,
+    NextAttempt,
+    PendingEvents,
+    WebhookTarget,
+)
 from egress.http import Egress
 from egress.urls import EgressError
 from storage import webhooks
@@ -50,7 +58,38 @@ class WebhookActivities:
         found = await asyncio.to_thread(
             webhooks.pending, self._engine, target.tenant, target.webhook_id, target.subject
         )
-        return PendingEvents(enabled=found.enabled, events=found.events)
+        return PendingEvents(enabled=found.enabled, events=found.events, more=found.more)
+
+    @activity.defn(name="deliver_next_webhook")
+    async def deliver_next(self, request: NextAttempt) -> AttemptOutcome:
+        """Attempt the subject's first pending event: the dispatcher's one activity per attempt.
+
+        The attempt number continues the event's count when the dispatcher says it is between
+        attempts of that very event; an event handled meanwhile (recovered, given up) starts anew.
+        """
+        found = await asyncio.to_thread(
+            webhooks.pending, self._engine, request.tenant, request.webhook_id, request.subject, 2
+        )
+        if not found.enabled:
+            return AttemptOutcome(enabled=False)
+        if not found.events:
+            return AttemptOutcome()
+        event = found.events[0]
+        carried = request.retrying
+        attempt = carried.attempts + 1 if carried is not None and carried.event_id == event.id else 1
+        attempts = len(request.schedule) + 1
+        result = await self.deliver_webhook(
+            DeliveryRequest(
+                tenant=request.tenant,
+                webhook_id=request.webhook_id,
+                event=event,
+                attempt=attempt,
+                final=attempt >= attempts,
+                now=request.now,
+            )
+        )
+        more = len(found.events) > 1 or found.more
+        return AttemptOutcome(event_id=event.id, attempt=attempt, result=result, more=more)
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, request: DeliveryRequest) -> DeliveryResult:

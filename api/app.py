@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request, Response
 
 from api import errors
+from api.deps import KeyCache
 from api.feed import Hub
 from api.limits import BodyLimit
 from api.routers import (
@@ -26,12 +27,12 @@ from api.routers import (
     webhooks,
 )
 from clients.events import Publisher
-from clients.options import OptionsClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from clients.temporal import connect
 from config.settings import Settings
 from storage.engine import make_engine, migrate
+from storage.network import NetworkCache
 
 DESCRIPTION = """Fulfillment sessions on versioned processes, driven by durable Temporal workflows.
 
@@ -45,15 +46,14 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings.resolved_database_url)
+        app.state.keys = KeyCache(settings.auth_cache_seconds)
         migrate(app.state.engine)
+        app.state.network = NetworkCache(app.state.engine)  # this replica's snapshots
         client = app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
         timeout = settings.api_timeout_seconds
         app.state.sessions = SessionClient(client, settings.task_queue, timeout)
         app.state.orders = OrderClient(client, settings.task_queue, timeout)
-        app.state.options = OptionsClient(client, settings.sourcing_task_queue, timeout)
-        app.state.publisher = Publisher(
-            client, app.state.engine, settings.notifications_task_queue, settings.retry_schedule, timeout
-        )
+        app.state.publisher = Publisher(client, app.state.engine, settings, timeout)
         app.state.hub = Hub(app.state.engine, settings)
         await app.state.hub.start()
         yield

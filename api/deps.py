@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -15,13 +18,13 @@ from temporalio.client import Client
 
 from api.errors import Unauthenticated
 from clients.events import Publisher
-from clients.options import OptionsClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from config.settings import Settings
 from domain.errors import Forbidden
 from domain.model import MAX_INT
 from storage import tenants
+from storage.network import NetworkCache
 from storage.tenants import Principal
 
 
@@ -37,14 +40,58 @@ def _state(name: str) -> Callable[[Request], Any]:
 BEARER = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ffk_…`.")
 
 
+class KeyCache:
+    """The keys a replica has checked, trusted for `ttl` seconds: a key is checked on every request,
+    and reading it was most of what a cheap request cost. Only valid keys are kept, by their hash;
+    revoking a key through this replica forgets it at once."""
+
+    def __init__(self, ttl: float, size: int = 10_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl, self._size, self._clock = ttl, size, clock
+        self._keys: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        # Keys revoked here lately: a request that read one just before its revocation must not
+        # put it back.
+        self._revoked: dict[str, float] = {}
+
+    @staticmethod
+    def _digest(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, key: str) -> Principal | None:
+        digest = self._digest(key)
+        found = self._keys.get(digest)
+        if found is None or found[0] <= self._clock():
+            self._keys.pop(digest, None)
+            return None
+        return found[1]
+
+    def put(self, key: str, principal: Principal) -> None:
+        now = self._clock()
+        self._revoked = {k: until for k, until in self._revoked.items() if until > now}
+        if self._ttl <= 0 or principal.key_id in self._revoked:
+            return
+        self._keys[self._digest(key)] = (self._clock() + self._ttl, principal)
+        while len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        self._revoked[key_id] = self._clock() + self._ttl
+        for digest in [d for d, (_, p) in self._keys.items() if p.key_id == key_id]:
+            del self._keys[digest]
+
+
 async def principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 ) -> Principal:
     if credentials is None:
         raise Unauthenticated("send `Authorization: Bearer <api key>`")
-    found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, credentials.credentials)
+    keys: KeyCache = request.app.state.keys
+    key = credentials.credentials
+    found = keys.get(key)
     if found is None:
-        raise Unauthenticated("the API key is not valid")
+        found = await run_in_threadpool(tenants.authenticate, request.app.state.engine, key)
+        if found is None:
+            raise Unauthenticated("the API key is not valid")
+        keys.put(key, found)
     structlog.contextvars.bind_contextvars(tenant=found.tenant)
     return found
 
@@ -83,5 +130,6 @@ TemporalDep = Annotated[Client, Depends(_state("temporal"))]
 SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 SessionsDep = Annotated[SessionClient, Depends(_state("sessions"))]
 OrdersDep = Annotated[OrderClient, Depends(_state("orders"))]
-OptionsDep = Annotated[OptionsClient, Depends(_state("options"))]
+NetworkDep = Annotated[NetworkCache, Depends(_state("network"))]
 PublisherDep = Annotated[Publisher, Depends(_state("publisher"))]
+KeysDep = Annotated[KeyCache, Depends(_state("keys"))]

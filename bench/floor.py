@@ -18,7 +18,7 @@ import json
 import statistics
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -32,7 +32,15 @@ from temporalio.worker import Worker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import SESSION_ACTIONS, Stack, api_lifecycle, free_port, run_round, running_stack
+from bench.stack import (
+    SESSION_ACTIONS,
+    Stack,
+    api_lifecycle,
+    cpu_seconds,
+    free_port,
+    run_round,
+    running_stack,
+)
 from domain.ids import session_workflow_id
 
 NEXT = {"CREATED": "CONFIRMED", "CONFIRMED": "PICKED", "PICKED": "PACKED"}
@@ -132,14 +140,20 @@ async def _measure(
             await run_round(through_api, concurrency, concurrency)  # warm both up
             await run_round(floor, concurrency, concurrency)
             api_rates, floor_rates = [], []
+            api_cpu: dict[str, float] = {}
+            floor_cpu: dict[str, float] = {}
             for _ in range(rounds):
-                api_rates.append(await run_round(through_api, lifecycles, concurrency))
-                floor_rates.append(await run_round(floor, lifecycles, concurrency))
+                api_rates.append(await _metered(api_cpu, run_round(through_api, lifecycles, concurrency)))
+                floor_rates.append(await _metered(floor_cpu, run_round(floor, lifecycles, concurrency)))
                 print(f"{variant}: api {api_rates[-1]:.1f}/s  floor {floor_rates[-1]:.1f}/s", flush=True)
             api, base_rate = statistics.median(api_rates), statistics.median(floor_rates)
             results[f"{variant}_api_lifecycles_per_s"] = round(api, 1)
             results[f"{variant}_floor_lifecycles_per_s"] = round(base_rate, 1)
             results[f"{variant}_ratio"] = round(api / base_rate, 3)
+            per = 1000 / (lifecycles * rounds)
+            for kind, cpu in (("api", api_cpu), ("floor", floor_cpu)):
+                key = f"{variant}_cpu_ms_per_lifecycle_{kind}"
+                results[key] = {role: round(seconds * per, 1) for role, seconds in cpu.items()}
         session_history = await client.get_workflow_handle(
             session_workflow_id(stack.tenant, last_api[0])
         ).fetch_history()
@@ -150,6 +164,15 @@ async def _measure(
         results["history_floor_by_type"] = _by_type(floor_history.events)
         results["ratio"] = results["no_subscriber_ratio"]
         return results
+
+
+async def _metered(into: dict[str, float], work: Awaitable[float]) -> float:
+    """Run a round, adding the CPU seconds each process of the stack spent in it to `into`."""
+    before = cpu_seconds()
+    rate = await work
+    for role, used in cpu_seconds().items():
+        into[role] = into.get(role, 0.0) + used - before.get(role, 0.0)
+    return rate
 
 
 def _by_type(events: Sequence[HistoryEvent]) -> dict[str, int]:
@@ -180,6 +203,10 @@ if __name__ == "__main__":
             f"{figures[f'{variant}_floor_lifecycles_per_s']}/s (bare workflow with Updates, same server): "
             f"ratio {figures[f'{variant}_ratio']} (goal >= {goal})"
         )
+        for kind in ("api", "floor"):
+            cpu = figures[f"{variant}_cpu_ms_per_lifecycle_{kind}"]
+            shown = ", ".join(f"{role} {ms} ms" for role, ms in sorted(cpu.items()))  # type: ignore[attr-defined]
+            print(f"  CPU per lifecycle, {kind}: {shown}")
     print(
         f"history events per lifecycle: API {figures['history_events_api']}, "
         f"floor {figures['history_events_floor']} (goal: floor + 2 per action)"

@@ -44,7 +44,11 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator[Stack]:
+async def running_stack(
+    task_queue: str, tenant: str = "bench", database_url: str | None = None, workers: int = 1
+) -> AsyncIterator[Stack]:
+    """A dev server, a database (SQLite in a temporary folder unless `database_url`), `workers`
+    worker processes and one API process; yields once the API answers."""
     namespace = DevServerConfig.load().namespace
     env = await WorkflowEnvironment.start_local(
         namespace=namespace,
@@ -53,8 +57,7 @@ async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator
         dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
         dev_server_log_level="error",
     )
-    data = Path(tempfile.mkdtemp(prefix="bench-"))
-    url = f"sqlite:///{data / 'fulfillment.db'}"
+    url = database_url or f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-')) / 'fulfillment.db'}"
     engine = make_engine(url)
     migrate(engine)
     tenants.create_tenant(engine, tenant)
@@ -75,7 +78,7 @@ async def running_stack(task_queue: str, tenant: str = "bench") -> AsyncIterator
     cli = [sys.executable, "-m", "fulfillment.cli"]
     procs = [
         await asyncio.create_subprocess_exec(*cli, part, env=child_env, cwd=ROOT)
-        for part in ("worker", "api")
+        for part in ["worker"] * workers + ["api"]
     ]
     base = f"http://127.0.0.1:{api_port}"
     try:
@@ -133,3 +136,44 @@ async def api_lifecycle(http: aiohttp.ClientSession, base: str, cart_id: str) ->
     async with http.get(f"{base}/sessions/{sid}") as r:
         assert (await r.json())["status"] == "PACKED"
     return sid
+
+
+def _label(cmdline: str) -> str:
+    if "start-dev" in cmdline:
+        return "temporal"
+    for part in ("worker", "api"):
+        if f"fulfillment.cli {part}" in cmdline:
+            return part
+    return "floor worker" if "--worker" in cmdline else "other"
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process and each of its descendants, by role.
+
+    Read from /proc, so that a benchmark can say which process a lifecycle's time goes to.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    me = os.getpid()
+    totals: dict[str, float] = {"bench": used.get(me, 0.0)}
+    for pid in used:
+        ancestor = parents.get(pid)
+        while ancestor and ancestor != me:
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            label = _label(commands[pid])
+            totals[label] = totals.get(label, 0.0) + used[pid]
+    return totals

@@ -1,7 +1,7 @@
-"""After an event is committed, wake the delivery workflow of each webhook that wants it, and push it.
+"""After an event is committed, wake the dispatcher of each webhook that wants it, and push it.
 
-Signal-with-start is idempotent enough: a repeated poke makes the workflow look at the log again and
-find nothing new. Publishing is retried with the activity that wrote the event, so none is missed.
+Signal-with-start is idempotent enough: a repeated poke makes the dispatcher look at the log again
+and find nothing new. Publishing is retried with the activity that wrote the event, so none is missed.
 """
 
 from __future__ import annotations
@@ -16,33 +16,34 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from clients.temporal import call
+from config.settings import Settings
 from domain.events import Event
-from domain.ids import delivery_workflow_id, push_workflow_id
+from domain.ids import dispatcher_shard, dispatcher_workflow_id, push_workflow_id
 from domain.push import PushJob
-from domain.webhooks import WebhookTarget
-from storage import push, webhooks
+from domain.webhooks import Poke, WebhookEndpoint
+from storage.audience import audience
 from workflows.push_delivery import PushDeliveryWorkflow
-from workflows.webhook_delivery import WebhookDeliveryWorkflow
+from workflows.webhook_delivery import WebhookDispatcherWorkflow
 
 # The SDK takes a signal-with-start's signal by name only; this reads it off the handler itself.
-POKE = workflow._SignalDefinition.must_name_from_fn_or_str(WebhookDeliveryWorkflow.poke)
+POKE = workflow._SignalDefinition.must_name_from_fn_or_str(WebhookDispatcherWorkflow.poke)
 
 
 class Publisher:
     """Implements `activities.ports.EventPublisher` for the activities that write events."""
 
-    def __init__(
-        self, client: Client, engine: Engine, task_queue: str, schedule: list[int], timeout: float | None
-    ) -> None:
-        self._client, self._engine, self._queue, self._schedule = client, engine, task_queue, schedule
-        self._timeout = timeout
+    def __init__(self, client: Client, engine: Engine, settings: Settings, timeout: float | None) -> None:
+        self._client, self._engine, self._timeout = client, engine, timeout
+        self._queue = settings.notifications_task_queue
+        self._schedule, self._shards = settings.retry_schedule, settings.webhook_dispatchers
+        # The endpoint's concurrency, shared by its dispatchers.
+        self._concurrency = max(1, -(-settings.webhook_concurrency // self._shards))
 
     async def publish(self, event: Event) -> None:
-        subscribers = await asyncio.to_thread(webhooks.subscribers, self._engine, event.tenant, event)
-        await asyncio.gather(*(self._poke(event, webhook_id) for webhook_id in (w.id for w in subscribers)))
-        devices = await asyncio.to_thread(push.recipients, self._engine, event)
-        if devices:
-            await self._push(event, devices)
+        found = await asyncio.to_thread(audience, self._engine, event)
+        await asyncio.gather(*(self._poke(event, webhook_id) for webhook_id in found.webhook_ids))
+        if found.device_ids:
+            await self._push(event, found.device_ids)
 
     async def _push(self, event: Event, devices: list[str]) -> None:
         # Published before: its pushes are under way or done.
@@ -61,16 +62,24 @@ class Publisher:
             )
 
     async def poke_webhook(self, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
-        target = WebhookTarget(tenant=tenant, webhook_id=webhook_id, subject=subject, schedule=self._schedule)
+        """Tell the subject's dispatcher (starting it if it is not running) the subject has more."""
+        shard = dispatcher_shard(subject, self._shards)
+        endpoint = WebhookEndpoint(
+            tenant=tenant,
+            webhook_id=webhook_id,
+            shard=shard,
+            schedule=self._schedule,
+            concurrency=self._concurrency,
+        )
         await call(
             self._client.start_workflow(
-                WebhookDeliveryWorkflow.run,
-                target,
-                id=delivery_workflow_id(tenant, webhook_id, subject),
+                WebhookDispatcherWorkflow.run,
+                endpoint,
+                id=dispatcher_workflow_id(tenant, webhook_id, shard),
                 task_queue=self._queue,
                 start_signal=POKE,
-                start_signal_args=[sequence],
-                static_summary=f"webhook {webhook_id} deliveries for {subject}",
+                start_signal_args=[Poke(subject=subject, sequence=sequence)],
+                static_summary=f"webhook {webhook_id} deliveries, dispatcher {shard + 1} of {self._shards}",
             ),
             self._timeout,
             "Temporal",

@@ -3,7 +3,9 @@ and the ones order activities make to drive a fulfillment's session."""
 
 from __future__ import annotations
 
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -15,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from clients.temporal import WorkflowNotFound, call
 from domain.errors import Conflict
 from domain.ids import session_workflow_id
-from domain.session import ActionRequest, SessionStart, SessionView
+from domain.session import ActionRequest, SessionStart, SessionView, session_view
 from workflows import search_attributes as sa
 from workflows.session import SessionWorkflow
 
@@ -33,7 +35,15 @@ class SessionClient:
         )
 
     async def start(self, start: SessionStart) -> SessionView:
-        """Start the session's workflow (or find it, for a retried start) and return it once recorded."""
+        """Start the session's workflow (or find it, for a retried start) and return it as created.
+
+        It answers once Temporal has the start, without waiting for the worker: the workflow records
+        the creation (read model, revision trail, `session.created`) in its first task, and reads of
+        the session itself query the workflow. A retried start of a running session answers its
+        current view; of one that has closed, `Conflict`.
+        """
+        created = start.created_at or datetime.now(UTC)
+        start = start.model_copy(update={"created_at": created})
         d = start.definition
         attributes = [
             SearchAttributePair(sa.TENANT, start.tenant),
@@ -43,27 +53,32 @@ class SessionClient:
         ]
         if start.reference:
             attributes.append(SearchAttributePair(sa.REFERENCE, start.reference))
-        operation = WithStartWorkflowOperation(
-            SessionWorkflow.run,
-            start,
-            id=session_workflow_id(start.tenant, start.session_id),
-            task_queue=self._queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            # A session that ran and closed is never started again under its id.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(attributes),
-            static_summary=f"{d.type} v{d.version} session for cart {start.cart_id}",
-            static_details=f"tenant {start.tenant}, reference {start.reference or '-'}",
-        )
         try:
-            return await call(
-                self._client.execute_update_with_start_workflow(
-                    SessionWorkflow.view_when_recorded, start_workflow_operation=operation
+            await call(
+                self._client.start_workflow(
+                    SessionWorkflow.run,
+                    start,
+                    id=session_workflow_id(start.tenant, start.session_id),
+                    task_queue=self._queue,
+                    # A retry finds the running session (below); one that ran and closed is never
+                    # started again under its id.
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(attributes),
+                    static_summary=f"{d.type} v{d.version} session for cart {start.cart_id}",
+                    static_details=f"tenant {start.tenant}, reference {start.reference or '-'}",
                 ),
                 self._timeout,
             )
         except WorkflowAlreadyStartedError:
-            raise Conflict.one("SESSION_CLOSED", f"session {start.session_id!r} has closed", "id") from None
+            handle = self._handle(start.tenant, start.session_id)
+            running = await call(handle.describe(), self._timeout)
+            if running.status != WorkflowExecutionStatus.RUNNING:
+                raise Conflict.one(
+                    "SESSION_CLOSED", f"session {start.session_id!r} has closed", "id"
+                ) from None
+            return await call(handle.query(SessionWorkflow.view), self._timeout)
+        return session_view(start, d.initial_state, 0, created, created)
 
     async def act(
         self, tenant: str, session_id: str, request: ActionRequest, update_id: str | None = None

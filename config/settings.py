@@ -19,14 +19,21 @@ class Settings(BaseSettings):
     notifications_task_queue: str = Field(
         "fulfillment-notifications", description="Task queue of webhook and push deliveries."
     )
-    sourcing_task_queue: str = Field(
-        "fulfillment-sourcing", description="Task queue of fulfillment options runs."
-    )
     worker_queues: str = Field(
-        "sessions,notifications,sourcing", description="Which queues `fulfillment worker` serves."
+        "sessions,notifications", description="Which queues `fulfillment worker` serves."
     )
     webhook_retry_schedule: str = Field(
         "5,300,1800,7200,18000,36000,36000", description="Seconds between webhook attempts, comma-separated."
+    )
+    webhook_concurrency: int = Field(
+        16, ge=1, le=256, description="Requests in flight to one webhook endpoint at once (across subjects)."
+    )
+    webhook_dispatchers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Dispatcher workflows per webhook endpoint (a subject always goes to the same one): "
+        "more cut delivery latency under load and cost CPU. Changing it can deliver an event twice.",
     )
     fcm_base_url: str = Field("https://fcm.googleapis.com", description="FCM HTTP v1 API base URL.")
     apns_base_url: str | None = Field(
@@ -72,6 +79,13 @@ class Settings(BaseSettings):
         10_000, ge=1, description="A resume cursor with more of the tenant's events after it is refused."
     )
     api_timeout_seconds: float = Field(30.0, description="How long the API waits for a worker before 503.")
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="How long a replica trusts an API key it has checked: a key revoked through another "
+        "replica is refused there within this time (0: every request reads the key).",
+    )
     max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="A request body larger than this is refused with 413, unread."
     )

@@ -21,13 +21,14 @@ def order_workflow_id(tenant: str, order_id: str) -> str:
     return f"order:{tenant}:{order_id}"
 
 
-def options_workflow_id(tenant: str, options_id: str) -> str:
-    return f"options:{tenant}:{options_id}"
+def dispatcher_workflow_id(tenant: str, webhook_id: str, shard: int) -> str:
+    """A webhook's dispatchers: each subject always goes to the same one, which keeps it in order."""
+    return f"webhook:{tenant}:{webhook_id}/{shard}"
 
 
-def delivery_workflow_id(tenant: str, webhook_id: str, subject: str) -> str:
-    """One webhook delivery workflow per (webhook, subject), so a subject's events go out in order."""
-    return f"webhook:{tenant}:{webhook_id}:{subject}"
+def dispatcher_shard(subject: str, shards: int) -> int:
+    """The dispatcher of a subject: a stable hash (Python's `hash` is salted per process)."""
+    return int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % shards
 
 
 def push_workflow_id(tenant: str, event_id: str) -> str:

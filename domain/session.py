@@ -24,11 +24,13 @@ class SessionStart(CamelModel):
     context: dict[str, Any] = Field(default_factory=dict)
     definition: ProcessDefinition
     actor: str = SYSTEM_ACTOR
-    # Set by the workflow from workflow time (never a caller's clock) and carried across continue-as-new:
+    # Set by the client that starts the session (the API's clock, never an API caller's), or by the
+    # workflow from workflow time when absent; carried across continue-as-new with the rest:
     created_at: datetime | None = None
     status: str | None = None
     revision: int = 0
     updated_at: datetime | None = None
+    changed_at: datetime | None = None  # workflow time of the last change: what timers count from
 
 
 class ActionRequest(CamelModel):
@@ -51,6 +53,27 @@ class SessionView(CamelModel):
     context: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+def session_view(
+    start: SessionStart, status: str, revision: int, created_at: datetime, updated_at: datetime
+) -> SessionView:
+    """The view of a session in `status`: what the workflow answers, and what a start returns."""
+    definition = start.definition
+    return SessionView(
+        id=start.session_id,
+        process_type=definition.type,
+        process_version=definition.version or 1,
+        cart_id=start.cart_id,
+        reference=start.reference,
+        status=status,
+        allowed_actions=definition.allowed_actions(status),
+        terminal=definition.is_terminal(status),
+        revision=revision,
+        context=start.context,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
 
 
 class Revision(CamelModel):

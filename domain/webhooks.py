@@ -13,7 +13,7 @@ FAILING_LIMIT_DAYS = 5
 
 
 class WebhookTarget(CamelModel):
-    """One delivery workflow serves one subject for one webhook, so its events go out in order."""
+    """One subject of one webhook: its events go out in order (what `webhook_pending` reads)."""
 
     tenant: str
     webhook_id: str
@@ -24,6 +24,41 @@ class WebhookTarget(CamelModel):
 class PendingEvents(CamelModel):
     enabled: bool
     events: list[Event]
+    more: bool = False  # the read stopped at its limit: read again after delivering these
+
+
+class Poke(CamelModel):
+    """A committed event's subject and sequence: "this subject has more", never the event itself."""
+
+    subject: str
+    sequence: int
+
+
+class Retrying(CamelModel):
+    """A subject's event between attempts, carried into the dispatcher's next run."""
+
+    event_id: str
+    attempts: int
+    not_before: datetime
+
+
+class WebhookEndpoint(CamelModel):
+    """What one webhook's dispatcher needs, and what it carries from one run to the next."""
+
+    tenant: str
+    webhook_id: str
+    shard: int = 0  # which of the endpoint's dispatchers (by a hash of the subject)
+    schedule: list[int]
+    concurrency: int = 16  # this dispatcher's HTTP attempts in flight at once
+    lanes: int = 256  # subjects in progress at once; the rest wait their turn
+    run_limit: int = 1000  # attempts per run before continuing as new, so a history stays small
+    waiting: dict[str, int] = {}
+    retrying: dict[str, Retrying] = {}
+
+    def target(self, subject: str) -> WebhookTarget:
+        return WebhookTarget(
+            tenant=self.tenant, webhook_id=self.webhook_id, subject=subject, schedule=self.schedule
+        )
 
 
 class DeliveryRequest(CamelModel):
@@ -39,3 +74,24 @@ class DeliveryResult(CamelModel):
     outcome: Outcome
     status_code: int | None = None
     retry_after_seconds: float | None = None
+
+
+class NextAttempt(CamelModel):
+    """Attempt the first pending event of one subject of one webhook."""
+
+    tenant: str
+    webhook_id: str
+    subject: str
+    schedule: list[int]
+    retrying: Retrying | None = None  # the subject's event between attempts, if it is one
+    now: datetime  # workflow time: what "failing for 5 days" is measured in
+
+
+class AttemptOutcome(CamelModel):
+    """What became of it: nothing pending (`event_id` None), or the attempt's result."""
+
+    enabled: bool = True
+    event_id: str | None = None
+    attempt: int = 0
+    result: DeliveryResult | None = None
+    more: bool = False  # further events of the subject are pending

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,9 +11,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, SQLModel, create_engine
 
 from domain.errors import Conflict, FieldError, NotFound
@@ -51,6 +53,25 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 _WRITE = "fulfillment_read_modify_write"
+
+
+def dialect_insert(conn: Connection) -> Any:
+    """The connection's dialect's INSERT, the one that has ON CONFLICT (SQLite and PostgreSQL alike)."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+def prepared(build: Callable[[Any], Executable]) -> Callable[[Connection], Executable]:
+    """A statement built once per dialect (from its INSERT) and executed with parameters: building
+    one with `.values(...)` on every call costs more than running it, on a change's hot path."""
+    built: dict[str, Executable] = {}
+
+    def get(conn: Connection) -> Executable:
+        name = conn.dialect.name
+        if name not in built:
+            built[name] = build(dialect_insert(conn))
+        return built[name]
+
+    return get
 
 
 def _config() -> Config:

@@ -12,13 +12,17 @@ from sqlmodel import Session, col, select
 
 from domain.events import Event
 from domain.ids import event_id
-from storage.engine import session_scope
+from storage.engine import prepared, session_scope
 from storage.tables import EventRow
 
 # Serialises appends on PostgreSQL so events commit in cursor order and a reader that has seen
 # cursor N never later finds a smaller one appear (SQLite has a single writer already).
 _APPEND_LOCK = 72657302
 NOTIFY_CHANNEL = "fulfillment_events"
+
+
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+_INSERT = prepared(lambda insert: insert(EVENTS).on_conflict_do_nothing().returning(EVENTS.c.cursor))
 
 
 def append(
@@ -30,30 +34,45 @@ def append(
     occurred_at: datetime,
     sequence: int | None = None,
 ) -> Event:
-    """Append an event in the caller's transaction; `sequence` defaults to the subject's next."""
-    if s.connection().dialect.name == "postgresql":
-        s.exec(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))  # type: ignore[call-overload]
+    """Append an event in the caller's transaction; `sequence` defaults to the subject's next.
+
+    With a `sequence` the write is idempotent: the event's id derives from it, so a retried write
+    finds the event stored the first time and returns it unchanged. A Core INSERT, not the ORM: it
+    is on every change's path.
+    """
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({_APPEND_LOCK})"))
         # Delivered at commit: wakes the live-feed hub of every API replica at once.
-        s.exec(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))  # type: ignore[call-overload]
+        conn.execute(text(f"SELECT pg_notify('{NOTIFY_CHANNEL}', '')"))
     if sequence is None:
-        last = s.exec(
-            select(func.max(EventRow.sequence)).where(
-                EventRow.tenant_id == tenant, EventRow.subject == subject
-            )
-        ).one()
+        mine = (EVENTS.c.tenant_id == tenant) & (EVENTS.c.subject == subject)
+        last = conn.execute(select(func.max(EVENTS.c.sequence)).where(mine)).scalar()
         sequence = (last or 0) + 1
-    row = EventRow(
+    event = Event(
         id=event_id(tenant, subject, sequence),
-        tenant_id=tenant,
         type=type_,
+        tenant=tenant,
         subject=subject,
         sequence=sequence,
+        cursor=0,
         occurred_at=occurred_at,
         data=data,
     )
-    s.add(row)
-    s.flush()
-    return to_event(row)
+    values = {
+        "id": event.id,
+        "tenant_id": tenant,
+        "type": type_,
+        "subject": subject,
+        "sequence": sequence,
+        "occurred_at": occurred_at,
+        "data": data,
+    }
+    cursor = conn.execute(_INSERT(conn), values).scalar()
+    if cursor is None:  # written before
+        stored = conn.execute(select(EVENTS).where(EVENTS.c.id == event.id)).one()
+        return to_event(stored)  # type: ignore[arg-type]
+    return event.model_copy(update={"cursor": cursor})
 
 
 def to_event(row: EventRow) -> Event:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, select
 
 from domain.errors import Conflict, FieldError, NotFound
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
 from domain.sourcing.network import Network
-from storage.engine import session_scope, write_scope
+from domain.sourcing.options import Snapshot
+from storage.engine import dialect_insert, session_scope, write_scope
 from storage.tables import InventoryRow, LocationRow, NetworkVersionRow, SourcingProfileRow
 
 BATCH = 2000
@@ -23,7 +24,7 @@ BATCH = 2000
 
 def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: list[str]) -> None:
     """INSERT .. ON CONFLICT DO UPDATE, in batches, on SQLite and PostgreSQL alike."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(conn)
     for start in range(0, len(rows), BATCH):
         statement = insert(table).values(list(rows[start : start + BATCH]))
         updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
@@ -32,8 +33,7 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys
 
 def _bump(conn: Connection, tenant: str) -> None:
     table = NetworkVersionRow.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(table).values(tenant_id=tenant, version=1)
+    statement = dialect_insert(conn)(table).values(tenant_id=tenant, version=1)
     conn.execute(
         statement.on_conflict_do_update(index_elements=["tenant_id"], set_={"version": table.c.version + 1})
     )
@@ -72,9 +72,12 @@ def upsert_inventory(
 
 
 def version(engine: Engine, tenant: str) -> int:
-    with session_scope(engine) as s:
-        row = s.get(NetworkVersionRow, tenant)
-    return row.version if row else 0
+    """The tenant's network version: one primary-key read, on every options request."""
+    with engine.connect() as conn:
+        return conn.execute(_VERSION, {"tenant": tenant}).scalar() or 0
+
+
+_VERSION = select(NetworkVersionRow.version).where(NetworkVersionRow.tenant_id == bindparam("tenant"))
 
 
 def locations(engine: Engine, tenant: str, limit: int | None = None, offset: int = 0) -> list[Location]:
@@ -159,26 +162,61 @@ def save_profile(
             s.add(SourcingProfileRow(tenant_id=tenant, body=saved.model_dump(mode="json"), updated_at=now))
         else:
             row.body, row.updated_at = saved.model_dump(mode="json"), now
+        _bump(s.connection(), tenant)  # cached snapshots hold the profile too
     return saved
 
 
 class NetworkCache:
-    """One columnar network per tenant, rebuilt only when the tenant's network version moves."""
+    """Each tenant's network snapshot, kept per process (API replica, worker) and rebuilt when the
+    tenant's network version moves.
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._cached: dict[str, tuple[int, Network]] = {}
-        self._lock = threading.Lock()
+    Every write of locations, inventory or the profile bumps the version in its own transaction, so
+    one primary-key read per request tells whether a snapshot is current, whichever replica wrote.
+    A build reads the version before the rows: a write committing meanwhile leaves the snapshot
+    labelled older than its data, and the next request builds again. Thread-safe; at most `tenants`
+    snapshots are kept, the least recently used going first.
+    """
+
+    def __init__(self, engine: Engine, tenants: int = 16) -> None:
+        self._engine, self._tenants = engine, tenants
+        self._cached: OrderedDict[str, Snapshot] = OrderedDict()
+        self._lock = threading.Lock()  # guards _cached and _building
+        # One build at a time per tenant (a stale snapshot is built once); other tenants go on.
+        self._building: dict[str, threading.Lock] = {}
+
+    def snapshot(self, tenant: str) -> Snapshot:
+        found = self._current(tenant, version(self._engine, tenant))
+        if found is not None:
+            return found
+        with self._lock:
+            building = self._building.setdefault(tenant, threading.Lock())
+        with building:
+            current = version(self._engine, tenant)
+            found = self._current(tenant, current)
+            if found is not None:
+                return found
+            located = locations(self._engine, tenant)
+            built = Snapshot(
+                version=current,
+                network=Network.build(located, all_positions(self._engine, tenant)),
+                profile=profile(self._engine, tenant),
+                coordinates={loc.ref: (loc.latitude, loc.longitude) for loc in located},
+            )
+            with self._lock:
+                self._cached[tenant] = built
+                while len(self._cached) > self._tenants:
+                    dropped, _ = self._cached.popitem(last=False)
+                    self._building.pop(dropped, None)
+            return built
 
     def get(self, tenant: str) -> Network:
-        current = version(self._engine, tenant)
-        cached = self._cached.get(tenant)
-        if cached and cached[0] == current:
-            return cached[1]
+        """The network alone (order routing)."""
+        return self.snapshot(tenant).network
+
+    def _current(self, tenant: str, current: int) -> Snapshot | None:
         with self._lock:
-            cached = self._cached.get(tenant)
-            if cached and cached[0] == current:
-                return cached[1]
-            built = Network.build(locations(self._engine, tenant), all_positions(self._engine, tenant))
-            self._cached[tenant] = (current, built)
-            return built
+            found = self._cached.get(tenant)
+            if found is None or found.version != current:
+                return None
+            self._cached.move_to_end(tenant)
+            return found

@@ -10,21 +10,15 @@ from sqlalchemy.engine import Engine
 from storage.engine import fetch, session_scope
 from storage.tables import FulfillmentOptionsRow
 
+# One statement for every answer: compiled once, not per request (the options route's hot path).
+_INSERT = FulfillmentOptionsRow.__table__.insert()  # type: ignore[attr-defined]
+
 
 def save(engine: Engine, tenant: str, options_id: str, body: dict[str, Any], now: datetime) -> None:
-    """Idempotent: a retried computation stores the same answer once."""
-    with session_scope(engine) as s:
-        if s.get(FulfillmentOptionsRow, (tenant, options_id)) is None:
-            s.add(
-                FulfillmentOptionsRow(
-                    tenant_id=tenant,
-                    id=options_id,
-                    status=body["status"],
-                    body=body,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
+    """One INSERT: every request has a new id, so there is nothing to look up first."""
+    row = {"tenant_id": tenant, "id": options_id, "status": body["status"], "body": body}
+    with engine.begin() as conn:
+        conn.execute(_INSERT, {**row, "created_at": now, "updated_at": now})
 
 
 def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from domain.events import Event
 from domain.orders import ACTIVE, Fulfillment, Order, OrderChange
 from storage import events
 from storage.engine import session_scope, write_scope
-from storage.tables import ConfigurationRow, EventRow, FulfillmentRow, OrderClaimRow, OrderRow
+from storage.tables import ConfigurationRow, FulfillmentRow, OrderClaimRow, OrderRow
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -86,18 +86,9 @@ def record(engine: Engine, change: OrderChange) -> list[Event]:
     order = change.order
     written = []
     with session_scope(engine) as s:
-        for e in change.events:
-            existing = s.exec(
-                select(EventRow).where(
-                    EventRow.tenant_id == order.tenant,
-                    EventRow.subject == order.id,
-                    EventRow.sequence == e.sequence,
-                )
-            ).first()
+        for e in change.events:  # each found instead when written before
             written.append(
-                events.to_event(existing)
-                if existing
-                else events.append(s, order.tenant, e.type, order.id, e.data, e.at, sequence=e.sequence)
+                events.append(s, order.tenant, e.type, order.id, e.data, e.at, sequence=e.sequence)
             )
         row = s.get(OrderRow, (order.tenant, order.id))
         body = order.model_dump(mode="json")

@@ -12,8 +12,6 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from domain.events import Event
-from domain.feed import FeedFilter
 from domain.push import DeviceTokenCreate
 from storage import secrets as at_rest
 from storage.engine import fetch, session_scope
@@ -140,15 +138,6 @@ def list_devices(
 def delete_device(engine: Engine, tenant: str, device_id: str) -> None:
     with session_scope(engine) as s:
         s.delete(fetch(s, DeviceTokenRow, (tenant, device_id), "DEVICE_TOKEN_NOT_FOUND", "device token"))
-
-
-def recipients(engine: Engine, event: Event) -> list[str]:
-    """Ids of the active devices of the event's tenant that asked for it."""
-    with session_scope(engine) as s:
-        rows = s.exec(
-            select(DeviceTokenRow).where(DeviceTokenRow.tenant_id == event.tenant, col(DeviceTokenRow.active))
-        ).all()
-    return [r.id for r in rows if FeedFilter.model_validate(r.filters).matches(event)]
 
 
 def deactivate(engine: Engine, tenant: str, device_id: str, reason: str, now: datetime) -> None:

@@ -9,44 +9,49 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from domain.events import Event, SessionEventData
-from domain.ids import event_id
 from domain.session import Revision, SessionChange, SessionView
 from storage import events
-from storage.engine import session_scope
+from storage.engine import prepared, session_scope
 from storage.tables import EventRow, SessionRow
+
+SESSIONS = SessionRow.__table__  # type: ignore[attr-defined]
+
+
+def _upsert(insert: Any) -> Any:
+    """The read-model row, written unless a newer revision is there already."""
+    statement = insert(SESSIONS)
+    return statement.on_conflict_do_update(
+        index_elements=["tenant_id", "id"],
+        set_={
+            c.name: statement.excluded[c.name] for c in SESSIONS.columns if c.name not in ("tenant_id", "id")
+        },
+        where=SESSIONS.c.revision < statement.excluded.revision,
+    )
+
+
+_UPSERT = prepared(_upsert)
 
 
 def record_change(engine: Engine, change: SessionChange) -> Event:
     """Write the change's event (the revision trail is read from the log) and the read-model row together.
 
     Idempotent: a retried write of the same revision changes nothing and returns the event written
-    the first time; an older revision never overwrites a newer read-model row.
+    the first time; an older revision never overwrites a newer read-model row. Core statements, not
+    the ORM: this runs for every change of every session.
     """
     view, rev = change.view, change.revision
     with session_scope(engine) as s:
-        existing = s.exec(
-            select(EventRow).where(EventRow.id == event_id(rev.tenant, rev.session_id, rev.revision + 1))
+        appended = events.append(
+            s,
+            rev.tenant,
+            "session.created" if rev.revision == 0 else "session.status_changed",
+            rev.session_id,
+            _event_data(view, rev).model_dump(mode="json"),
+            rev.at,
+            sequence=rev.revision + 1,
         )
-        found = existing.first()
-        appended = (
-            events.to_event(found)
-            if found
-            else events.append(
-                s,
-                rev.tenant,
-                "session.created" if rev.revision == 0 else "session.status_changed",
-                rev.session_id,
-                _event_data(view, rev).model_dump(mode="json"),
-                rev.at,
-                sequence=rev.revision + 1,
-            )
-        )
-        row = s.get(SessionRow, (rev.tenant, view.id))
-        if row is None:
-            s.add(SessionRow(tenant_id=rev.tenant, **_row_fields(view)))
-        elif row.revision < view.revision:
-            for name, value in _row_fields(view).items():
-                setattr(row, name, value)
+        conn = s.connection()
+        conn.execute(_UPSERT(conn), {"tenant_id": rev.tenant, **_row_fields(view)})
     return appended
 
 

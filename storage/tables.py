@@ -218,7 +218,8 @@ class InventoryRow(SQLModel, table=True):
 
 
 class NetworkVersionRow(SQLModel, table=True):
-    """Bumped by every change of a tenant's locations or inventory, so cached networks know they are stale."""
+    """Bumped by every change of a tenant's locations, inventory or sourcing profile, so cached network
+    snapshots know they are stale."""
 
     __tablename__ = "network_versions"
     tenant_id: str = Field(primary_key=True, max_length=64)

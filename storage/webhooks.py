@@ -175,43 +175,47 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def subscribers(engine: Engine, tenant: str, event: Event) -> list[WebhookRow]:
-    """The enabled webhooks that want `event`, secrets left out (`find` has them, for signing)."""
-    with session_scope(engine) as s:
-        rows = s.exec(select(WebhookRow).where(WebhookRow.tenant_id == tenant, col(WebhookRow.enabled))).all()
-    return [
-        WebhookRow(**{**r.model_dump(), "secret": "", "previous_secret": None})
-        for r in rows
-        if r.start_cursor < event.cursor and wanted_by(event.type, event.subject, r.id, r.event_types)
-    ]
-
-
 @dataclass
 class Pending:
     enabled: bool
     events: list[Event]
+    more: bool = False  # the read stopped at `limit`
 
 
 def pending(engine: Engine, tenant: str, webhook_id: str, subject: str, limit: int = 50) -> Pending:
-    """The subject's events not yet handled for this webhook, in sequence order."""
+    """Up to `limit` of the subject's events this webhook takes and has not handled, in sequence order.
+
+    Events of types it does not take are passed over (never marked), however many come first.
+    """
+    wanted: list[Event] = []
+    batch = max(limit, 100)  # rows per read, so a long run of events it does not take costs few reads
     with session_scope(engine) as s:
         row = s.get(WebhookRow, (tenant, webhook_id))
         if row is None or not row.enabled:
             return Pending(False, [])
         progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
-        rows = s.exec(
-            select(EventRow)
-            .where(
-                EventRow.tenant_id == tenant,
-                EventRow.subject == subject,
-                col(EventRow.sequence) > (progress.last_sequence if progress else 0),
-                col(EventRow.cursor) > row.start_cursor,
-            )
-            .order_by(col(EventRow.sequence))
-            .limit(limit)
-        ).all()
-    found = [events.to_event(r) for r in rows]
-    return Pending(True, [e for e in found if wanted_by(e.type, e.subject, webhook_id, row.event_types)])
+        after = progress.last_sequence if progress else 0
+        while True:
+            rows = s.exec(
+                select(EventRow)
+                .where(
+                    EventRow.tenant_id == tenant,
+                    EventRow.subject == subject,
+                    col(EventRow.sequence) > after,
+                    col(EventRow.cursor) > row.start_cursor,
+                )
+                .order_by(col(EventRow.sequence))
+                .limit(batch)
+            ).all()
+            for found in rows:
+                event = events.to_event(found)
+                if wanted_by(event.type, event.subject, webhook_id, row.event_types):
+                    wanted.append(event)
+                if len(wanted) == limit:
+                    return Pending(True, wanted, more=True)
+            if len(rows) < batch:
+                return Pending(True, wanted)
+            after = rows[-1].sequence
 
 
 def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:

@@ -1,5 +1,4 @@
-"""The worker: sessions and orders on one task queue, webhook and push deliveries on another, fulfillment
-options on a third.
+"""The worker: sessions and orders on one task queue, webhook and push deliveries on another.
 
 `fulfillment worker` runs every queue; they scale apart by running workers with
 FULFILLMENT_WORKER_QUEUES. Here activities get what they need from the client side (the event
@@ -23,7 +22,6 @@ from temporalio.worker import Worker
 from activities.orders import OrderActivities
 from activities.push_delivery import PushActivities
 from activities.sessions import SessionActivities
-from activities.sourcing import SourcingActivities
 from activities.webhook_delivery import WebhookActivities
 from clients.events import Publisher
 from clients.sessions import SessionClient
@@ -31,25 +29,23 @@ from clients.temporal import connect, ensure_search_attributes
 from config.settings import Settings
 from storage.engine import make_engine
 from workers.interceptors import DomainErrorsAreFinal
-from workflows.fulfillment_options import FulfillmentOptionsWorkflow
 from workflows.order import OrderWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
-from workflows.webhook_delivery import WebhookDeliveryWorkflow
+from workflows.webhook_delivery import WebhookDeliveryWorkflow, WebhookDispatcherWorkflow
 
 log = structlog.get_logger(__name__)
 # Which workflows each queue (FULFILLMENT_WORKER_QUEUES names) runs; every workflow type is in one.
 QUEUES: dict[str, tuple[type, ...]] = {
     "sessions": (SessionWorkflow, OrderWorkflow),
-    "notifications": (WebhookDeliveryWorkflow, PushDeliveryWorkflow),
-    "sourcing": (FulfillmentOptionsWorkflow,),
+    "notifications": (WebhookDispatcherWorkflow, WebhookDeliveryWorkflow, PushDeliveryWorkflow),
 }
 ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
 INTERCEPTORS = [DomainErrorsAreFinal()]
 
 
 def publisher(client: Client, engine: Engine, settings: Settings) -> Publisher:
-    return Publisher(client, engine, settings.notifications_task_queue, settings.retry_schedule, None)
+    return Publisher(client, engine, settings, None)
 
 
 @asynccontextmanager
@@ -88,18 +84,12 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                     client,
                     task_queue=settings.notifications_task_queue,
                     workflows=QUEUES["notifications"],
-                    activities=[hooks.webhook_pending, hooks.deliver_webhook, pushes.send_push],
-                    activity_executor=executor,
-                    interceptors=INTERCEPTORS,
-                )
-            )
-        if "sourcing" in queues:
-            workers.append(
-                Worker(
-                    client,
-                    task_queue=settings.sourcing_task_queue,
-                    workflows=QUEUES["sourcing"],
-                    activities=[SourcingActivities(engine).compute_fulfillment_options],
+                    activities=[
+                        hooks.deliver_next,
+                        hooks.webhook_pending,  # these two for WebhookDelivery runs from release 0.2
+                        hooks.deliver_webhook,
+                        pushes.send_push,
+                    ],
                     activity_executor=executor,
                     interceptors=INTERCEPTORS,
                 )

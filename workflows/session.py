@@ -23,10 +23,13 @@ with workflow.unsafe.imports_passed_through():
         SessionStart,
         SessionView,
         next_status,
+        session_view,
     )
     from workflows import search_attributes as sa
 
 TIMER_ACTOR = "system:timer"
+# Sessions started from release 0.3 record their changes strictly one after another.
+RECORD_IN_ORDER = "session-record-in-order"
 
 
 @workflow.defn(name="FulfillmentSession")
@@ -39,12 +42,19 @@ class SessionWorkflow:
         self._revision = start.revision
         self._created_at = start.created_at or workflow.now()
         self._updated_at = start.updated_at or self._created_at
+        # Timers count from this, in workflow time: `created_at` is the starting client's clock.
+        self._changed_at = start.changed_at or start.updated_at or workflow.now()
         self._recorded = start.revision if start.status else -1
+        # Taken before any handler runs: an action sent right after the start can arrive in the
+        # first task, and its handler runs before `run` records the creation.
+        self._created = self.view()
 
     @workflow.run
     async def run(self, start: SessionStart) -> SessionView:
         if self._recorded < 0:
-            await self._record("create", None, ActionRequest(action="create", actor=start.actor))
+            await self._record(
+                "create", None, ActionRequest(action="create", actor=start.actor), self._created
+            )
         while not self._definition.is_terminal(self._status):
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -58,7 +68,7 @@ class SessionWorkflow:
         timer = self._timer()
         timeout = None
         if timer is not None:
-            elapsed = (workflow.now() - self._updated_at).total_seconds()
+            elapsed = (workflow.now() - self._changed_at).total_seconds()
             timeout = timedelta(seconds=max(timer.after_seconds - elapsed, 0))
         try:
             await workflow.wait_condition(
@@ -86,37 +96,31 @@ class SessionWorkflow:
 
     @workflow.update
     async def view_when_recorded(self) -> SessionView:
-        """The current view once it is in the read model (used right after start)."""
+        """The current view once it is in the read model: how releases up to 0.2 started a session
+        (an Update-with-start); kept so those sessions replay."""
         await workflow.wait_condition(lambda: self._recorded >= self._revision)
         return self.view()
 
     @workflow.query
     def view(self) -> SessionView:
-        return SessionView(
-            id=self._start.session_id,
-            process_type=self._definition.type,
-            process_version=self._definition.version or 1,
-            cart_id=self._start.cart_id,
-            reference=self._start.reference,
-            status=self._status,
-            allowed_actions=self._definition.allowed_actions(self._status),
-            terminal=self._definition.is_terminal(self._status),
-            revision=self._revision,
-            context=self._start.context,
-            created_at=self._created_at,
-            updated_at=self._updated_at,
-        )
+        return session_view(self._start, self._status, self._revision, self._created_at, self._updated_at)
 
     async def _transition(self, request: ActionRequest) -> SessionView:
         """Change state synchronously (so a concurrent validator sees it), then record it."""
         source = self._status
         self._status = next_status(self._definition, source, request.action)
         self._revision += 1
-        self._updated_at = workflow.now()
+        self._updated_at = self._changed_at = workflow.now()
         return await self._record(request.action, source, request)
 
-    async def _record(self, action: str, source: str | None, request: ActionRequest) -> SessionView:
-        view = self.view()
+    async def _record(
+        self, action: str, source: str | None, request: ActionRequest, view: SessionView | None = None
+    ) -> SessionView:
+        view = view or self.view()
+        if workflow.patched(RECORD_IN_ORDER):
+            # Concurrent actions change state in the order they were accepted; their records wait
+            # for each other, so events commit in sequence order and a reader never sees a gap.
+            await workflow.wait_condition(lambda: self._recorded >= view.revision - 1)
         revision = Revision(
             tenant=self._start.tenant,
             session_id=view.id,
@@ -148,5 +152,6 @@ class SessionWorkflow:
                 "revision": self._revision,
                 "created_at": self._created_at,
                 "updated_at": self._updated_at,
+                "changed_at": self._changed_at,
             }
         )

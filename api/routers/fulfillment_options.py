@@ -1,23 +1,28 @@
-"""The Fulfilment Options API (Fluent v4.1 shape; its routes keep Fluent's spelling): each request runs
-as a workflow of its flexType and flexVersion."""
+"""The Fulfilment Options API (Fluent v4.1 shape; its routes keep Fluent's spelling).
+
+A request is computed in this process, on the replica's cached snapshot of the tenant's network (see
+`storage.network.NetworkCache`), by the engine configuration its flexType and flexVersion name, and
+stored before the answer goes out: options commit nothing, so they need no workflow.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, OptionsDep, require
+from api.deps import EngineDep, NetworkDep, require
 from domain.errors import DomainError
 from domain.ids import new_options_id
 from domain.model import CamelModel
-from domain.sourcing.jobs import OptionsJob
-from domain.sourcing.options import OptionsRequest, check_request
-from storage import network, options
+from domain.sourcing.options import OptionsRequest, compute
+from storage import options
+from storage.network import NetworkCache
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/api/v4.1/fulfilmentOptions", tags=["fulfilment options"])
@@ -30,28 +35,29 @@ class StateChange(CamelModel):
     id: str
 
 
-@router.post("", status_code=200)
+@router.post("", status_code=200, response_model=dict[str, Any])
 async def create_options(
     request: OptionsRequest,
     engine: EngineDep,
-    client: OptionsDep,
+    cache: NetworkDep,
     p: Writer,
     mode: Annotated[
         str, Query(pattern="^(heuristic|exact)$", description="`exact`: also solve the MILP.")
     ] = "heuristic",
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Source the order: plans across the network, best first, and what cannot be fulfilled, with why."""
-    # Refused before a workflow starts: bad input never becomes a failed run.
-    await run_in_threadpool(check_request, request, partial(network.has_location, engine, p.tenant))
-    options_id = new_options_id()
-    job = OptionsJob(
-        tenant=p.tenant,
-        options_id=options_id,
-        request=request,
-        exact=mode == "exact",
-        created_on=datetime.now(UTC),
-    )
-    return (await client.compute(job)).body
+    body = await run_in_threadpool(_source, engine, cache, p.tenant, request, mode == "exact")
+    return JSONResponse(body)  # already JSON-safe: no second walk through the encoder
+
+
+def _source(
+    engine: Engine, cache: NetworkCache, tenant: str, request: OptionsRequest, solve: bool
+) -> dict[str, Any]:
+    """Compute and store, in one worker thread: the engine and the MILP stay off the event loop."""
+    options_id, created_on = new_options_id(), datetime.now(UTC)
+    body = compute(cache.snapshot(tenant), request, options_id, created_on, solve)
+    options.save(engine, tenant, options_id, body, created_on)
+    return body
 
 
 @router.get("/{options_id}")

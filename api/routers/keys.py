@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Admin, EngineDep
+from api.deps import Admin, EngineDep, KeysDep
 from domain.errors import DomainError
 from domain.model import MAX_INT, CamelModel
 from storage import tenants
@@ -75,7 +75,10 @@ async def create_key(body: KeyCreate, engine: EngineDep, p: Admin) -> KeyWithSec
 
 
 @router.delete("/{key_id}", response_model=KeyOut)
-async def revoke_key(key_id: str, engine: EngineDep, p: Admin) -> KeyOut:
-    """Revoke a key at once: requests with it answer 401, its live-feed connections are closed within
+async def revoke_key(key_id: str, engine: EngineDep, keys: KeysDep, p: Admin) -> KeyOut:
+    """Revoke a key: requests with it answer 401 at once on this replica and within
+    `FULFILLMENT_AUTH_CACHE_SECONDS` on others; its live-feed connections are closed within
     `FULFILLMENT_LIVE_FEED_AUTH_RECHECK_SECONDS`. Revoking the key of this very request is allowed."""
-    return _out(await run_in_threadpool(tenants.revoke_key, engine, p.tenant, key_id, datetime.now(UTC)))
+    row = await run_in_threadpool(tenants.revoke_key, engine, p.tenant, key_id, datetime.now(UTC))
+    keys.forget(key_id)
+    return _out(row)

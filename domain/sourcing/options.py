@@ -1,23 +1,68 @@
-"""The Fulfilment Options API's request and answer (Fluent's shape), around the sourcing engine."""
+"""The Fulfilment Options API's request and answer (Fluent's shape) around the sourcing engine, and the
+versioned engine configurations a request's flexType and flexVersion name."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import ConfigDict, Field, field_validator
 
 from domain import ids
 from domain.errors import DomainError, NotFound
 from domain.model import MAX_INT, CamelModel
+from domain.sourcing import exact
+from domain.sourcing.engine import source
 from domain.sourcing.eta import format_hours
-from domain.sourcing.model import Line, Plan, SourcingRequest, SourcingResult
+from domain.sourcing.model import Line, Plan, SourcingProfile, SourcingRequest, SourcingResult
+from domain.sourcing.network import Network
+from domain.sourcing.search import Candidate, Problem
 
 FLEX_TYPE = "FULFILMENT_OPTIONS::DEFAULT"
-PLAN_FLEX_TYPE = "FULFILMENT_PLAN::DEFAULT"
-FLEX_VERSION = 1
 STATUS_PROVIDED = "OPTIONS_PROVIDED"
+
+
+class Engine(Protocol):
+    """What a configuration runs: `domain.sourcing.engine.source`, or another engine of its signature."""
+
+    def __call__(
+        self,
+        net: Network,
+        request: SourcingRequest,
+        profile: SourcingProfile,
+        *,
+        exact: Callable[[Problem, Candidate], Candidate] | None = None,
+    ) -> SourcingResult: ...
+
+
+@dataclass(frozen=True)
+class Flex:
+    """One versioned engine configuration: the engine and how its plans are labelled. A change in what
+    a request's options would be is a new version, and the old one stays for requests that name it, so
+    an answer's flexType and flexVersion say how it was computed."""
+
+    flex_type: str
+    version: int
+    plan_type: str  # the flexType its plans carry
+    engine: Engine
+
+
+FLEX: dict[tuple[str, int], Flex] = {
+    (f.flex_type, f.version): f for f in (Flex(FLEX_TYPE, 1, "FULFILMENT_PLAN::DEFAULT", source),)
+}
+LATEST = {t: max(v for u, v in FLEX if u == t) for t, _ in FLEX}  # what a request naming no version gets
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A tenant's network at one network version: what a request is checked against and sourced on."""
+
+    version: int
+    network: Network
+    profile: SourcingProfile
+    coordinates: dict[str, tuple[float, float]]  # location ref -> (latitude, longitude) in degrees
 
 
 class Attribute(CamelModel):
@@ -80,6 +125,15 @@ class OptionsRequest(CamelModel):
     address: Address | None = None
     items: list[Item] = Field(min_length=1, max_length=500)
     attributes: list[Attribute] = Field(default_factory=list)
+    flex_type: str = Field(
+        FLEX_TYPE,
+        max_length=100,
+        description="The engine configuration.",
+        json_schema_extra={"enum": [*LATEST]},
+    )
+    flex_version: int | None = Field(
+        None, ge=1, le=MAX_INT, description="Its version; the latest when absent."
+    )
 
     @field_validator("attributes")
     @classmethod
@@ -118,9 +172,47 @@ def _instant(value: object) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def check_request(request: OptionsRequest, known: Callable[[str], bool]) -> None:
-    """Refuse what cannot be sourced: the API before a workflow starts, the activity against the
-    network it computes on (which may have changed since). `known` tells a known location ref."""
+def compute(
+    snapshot: Snapshot, request: OptionsRequest, options_id: str, created_on: datetime, solve: bool = False
+) -> dict[str, Any]:
+    """The options for a request, in the seed's shape, computed on `snapshot`; with `solve`, the exact
+    MILP's plan leads when it beats the heuristic's. What cannot be sourced is refused naming its field."""
+    flex = configuration(request)
+    _check(request, snapshot.network)
+    exceptions: list[dict[str, Any]] = []
+    latitude = request.address.latitude if request.address else None
+    longitude = request.address.longitude if request.address else None
+    if request.order_type == "HD" and (latitude is None or longitude is None):
+        # No coordinates: measure from the request's location, and say so on every plan.
+        ref = str(request.location_ref)
+        latitude, longitude = snapshot.coordinates[ref]
+        exceptions.append(
+            {"code": "NO_COORDINATES", "message": f"distances measured from {ref}", "attributes": []}
+        )
+    result = flex.engine(
+        snapshot.network,
+        request.sourcing(latitude, longitude),
+        snapshot.profile,
+        exact=exact.solve if solve else None,
+    )
+    return answer(options_id, request, flex, result, created_on, exceptions)
+
+
+def configuration(request: OptionsRequest) -> Flex:
+    """The engine configuration the request names: its flexType at its flexVersion (default: latest)."""
+    latest = LATEST.get(request.flex_type)
+    if latest is None:
+        message = f"no flexType {request.flex_type!r}; known: {', '.join(LATEST)}"
+        raise DomainError.one("UNKNOWN_FLEX_TYPE", message, "flexType")
+    flex = FLEX.get((request.flex_type, request.flex_version or latest))
+    if flex is None:
+        message = f"{request.flex_type} has no flexVersion {request.flex_version} (latest: {latest})"
+        raise DomainError.one("UNKNOWN_FLEX_VERSION", message, "flexVersion")
+    return flex
+
+
+def _check(request: OptionsRequest, network: Network) -> None:
+    """Refuse what cannot be sourced on this network."""
     ref = request.location_ref
     address = request.address
     has_point = address is not None and None not in (address.latitude, address.longitude)
@@ -133,13 +225,14 @@ def check_request(request: OptionsRequest, known: Callable[[str], bool]) -> None
         )
         raise DomainError.one("ADDRESS_COORDINATES_REQUIRED", message, "address.latitude")
     needed = request.order_type == "CC" or not has_point
-    if needed and ref is not None and not known(ref):  # well-formed, but the network has no such location
+    if needed and ref is not None and ref not in network.index:  # well-formed, but no such location
         raise NotFound.one("UNKNOWN_LOCATION", f"no location {ref!r}", "locationRef")
 
 
 def answer(
     options_id: str,
     request: OptionsRequest,
+    flex: Flex,
     result: SourcingResult,
     created_on: datetime,
     exceptions: list[dict[str, Any]],
@@ -148,7 +241,8 @@ def answer(
     body = request.model_dump(mode="json", exclude_none=False)
     items = [{**i, "availableQuantity": result.available.get(i["skuRef"], 0)} for i in body["items"]]
     plans = [
-        _plan(options_id, request, plan, n, created_on, exceptions) for n, plan in enumerate(result.plans)
+        _plan(options_id, request, flex, plan, n, created_on, exceptions)
+        for n, plan in enumerate(result.plans)
     ]
     return {
         **body,
@@ -170,8 +264,8 @@ def answer(
             }
             for u in result.unfulfilled
         ],
-        "flexType": FLEX_TYPE,
-        "flexVersion": FLEX_VERSION,
+        "flexType": flex.flex_type,
+        "flexVersion": flex.version,
         "createdOn": created_on.isoformat(),
     }
 
@@ -179,6 +273,7 @@ def answer(
 def _plan(
     options_id: str,
     request: OptionsRequest,
+    flex: Flex,
     plan: Plan,
     n: int,
     created_on: datetime,
@@ -219,7 +314,7 @@ def _plan(
         "status": "COMPLETE" if plan.unfulfilled_units == 0 else "PARTIAL",
         "fulfilmentOptionsId": options_id,
         "retailerId": request.retailer_id,
-        "flexType": PLAN_FLEX_TYPE,
-        "flexVersion": FLEX_VERSION,
+        "flexType": flex.plan_type,
+        "flexVersion": flex.version,
         "createdOn": created_on.isoformat(),
     }

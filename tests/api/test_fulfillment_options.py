@@ -5,9 +5,17 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from domain.sourcing.model import InventoryPosition
+from storage import network as stored
+from storage.engine import make_engine
+from storage.network import NetworkCache
 from tests.support import ApiClient, run_cli
 
 BIN = Path(sys.executable).parent
@@ -179,6 +187,65 @@ async def test_network_changes_reach_the_next_request(api: ApiClient) -> None:
     after = await api.ok("POST", "/api/v4.1/fulfilmentOptions", request)
     assert after["plans"][0]["fulfilments"][0]["locationRef"] == "DC1"
     assert after["items"][0]["availableQuantity"] == 45
+
+
+async def test_writes_through_another_replica_reach_the_next_request(
+    api: ApiClient, settings: Settings
+) -> None:
+    """Each replica caches snapshots; the version counter in the database is what they share."""
+    await network(api)
+    request = {**SEED_REQUEST, "address": {"latitude": -33.886, "longitude": 151.211}}
+    assert (await api.ok("POST", "/api/v4.1/fulfilmentOptions", request))["plans"][0]["fulfilments"][0][
+        "locationRef"
+    ] == "DR001"
+    # Another replica: its own engine (connection pool) and its own cache, writing as its routes do.
+    other_engine = make_engine(settings.resolved_database_url)
+    other = NetworkCache(other_engine)
+    try:
+        net = other.snapshot(api.tenant).network
+        assert net.stock["DM12345"][net.index["DR001"]] == 2
+        empty = InventoryPosition(location_ref="DR001", sku_ref="DM12345", on_hand=0)
+        stored.upsert_inventory(other_engine, api.tenant, [empty], datetime.now(UTC))
+        after = await api.ok("POST", "/api/v4.1/fulfilmentOptions", request)
+        assert after["plans"][0]["fulfilments"][0]["locationRef"] == "DC1"
+        # ... and a write through this API reaches the other replica's cache.
+        refill = {"locationRef": "DR001", "skuRef": "DM12345", "onHand": 7}
+        await api.ok("PUT", "/inventory", {"positions": [refill]})
+        net = other.snapshot(api.tenant).network
+        assert net.stock["DM12345"][net.index["DR001"]] == 7
+        # The profile is part of the snapshot: a fence set through the API applies to the next request.
+        profile = await api.ok("GET", "/sourcing/profile")
+        await api.ok("PUT", "/sourcing/profile", {**profile, "maxDistanceKm": 1})
+        stored.upsert_inventory(other_engine, api.tenant, [empty], datetime.now(UTC))
+        fenced = await api.ok("POST", "/api/v4.1/fulfilmentOptions", request)
+        assert [(u["skuRef"], u["reasonCode"]) for u in fenced["unfulfilledItems"]] == [
+            ("DM12345", "EXCLUDED_BY_DISTANCE")
+        ]
+        assert other.snapshot(api.tenant).profile.max_distance_km == 1
+    finally:
+        other_engine.dispose()
+
+
+def test_the_cache_keeps_at_most_its_number_of_tenants(engine: Engine) -> None:
+    cache = NetworkCache(engine, tenants=2)
+    first = cache.snapshot("lru-a")
+    assert cache.snapshot("lru-a") is first  # unchanged version: the cached snapshot
+    cache.snapshot("lru-b")
+    cache.snapshot("lru-c")  # a third tenant pushes out the least recently used
+    assert cache.snapshot("lru-a") is not first
+
+
+async def test_an_unknown_flex_type_or_version_is_refused_with_the_field(api: ApiClient) -> None:
+    await network(api)
+    named = await api.ok(
+        "POST", "/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "flexType": "FULFILMENT_OPTIONS::DEFAULT"}
+    )
+    assert (named["flexType"], named["flexVersion"]) == ("FULFILMENT_OPTIONS::DEFAULT", 1)
+    no_type = await api.post("/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "flexType": "CUSTOM"})
+    assert no_type.status == 400 and no_type.body["errors"][0]["field"] == "flexType"
+    no_version = await api.post("/api/v4.1/fulfilmentOptions", {**SEED_REQUEST, "flexVersion": 99})
+    assert no_version.status == 400 and no_version.body["errors"][0]["field"] == "flexVersion"
+    assert no_version.body["errors"][0]["code"] == "UNKNOWN_FLEX_VERSION"
 
 
 async def test_bulk_loads_and_reads(api: ApiClient) -> None:

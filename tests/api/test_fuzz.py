@@ -61,9 +61,8 @@ async def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(
     isolated = settings.model_copy(
         update={
             "task_queue": "fuzz-sessions",
-            "sourcing_task_queue": "fuzz-sourcing",
             "notifications_task_queue": "fuzz-notifications-nobody-polls",
-            "worker_queues": "sessions,sourcing",
+            "worker_queues": "sessions",
             "api_port": free_port(),
             "api_timeout_seconds": 5,
         }

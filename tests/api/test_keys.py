@@ -11,7 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from api.deps import KeyCache
 from config.settings import Settings
+from storage.tenants import Principal
 from tests.support import ApiClient, free_port, serving
 
 
@@ -133,3 +135,29 @@ async def test_configuration_writes_need_admin(make_tenant: Callable[..., ApiCli
         assert (await orders_writer.ok("GET", path))["version"] == current["version"]
         current = await admin.ok("GET", path)
         assert (await admin.call("PUT", path, {**body, "version": current["version"]})).status == 200
+
+
+def test_a_replica_trusts_a_checked_key_for_the_cache_time_only() -> None:
+    """What bounds how long a key revoked through another replica still works here."""
+    now = [100.0]
+    cache = KeyCache(5, size=2, clock=lambda: now[0])
+    first, second, third = (Principal("t", f"k{n}", frozenset()) for n in range(3))
+    cache.put("ffk_k0_a", first)
+    assert cache.get("ffk_k0_a") == first and cache.get("ffk_k0_b") is None  # the whole key, not its id
+    now[0] = 105.0
+    assert cache.get("ffk_k0_a") is None  # expired: the next request reads the key again
+    cache.put("ffk_k0_a", first)
+    cache.put("ffk_k1_a", second)
+    cache.forget("k0")  # revoked through this replica
+    assert cache.get("ffk_k0_a") is None and cache.get("ffk_k1_a") == second
+    cache.put("ffk_k0_a", first)  # a request that read the key just before the revocation
+    assert cache.get("ffk_k0_a") is None
+    now[0] = 111.0  # the revocation's window has passed: this replica reads keys afresh again
+    cache.put("ffk_k1_a", second)
+    cache.put("ffk_k2_a", third)
+    cache.put("ffk_k0_a", first)
+    assert cache.get("ffk_k0_a") == first and cache.get("ffk_k2_a") == third
+    assert cache.get("ffk_k1_a") is None  # at most `size` keys: the oldest goes
+    off = KeyCache(0)
+    off.put("ffk_k0_a", first)
+    assert off.get("ffk_k0_a") is None

@@ -10,7 +10,7 @@ import pytest
 
 from egress.urls import UnsafeUrl, check_url
 from tests.receiver import Endpoint, Receiver
-from tests.support import ApiClient
+from tests.support import ApiClient, eventually
 
 
 async def subscribe(
@@ -34,6 +34,11 @@ async def test_signed_deliveries_arrive_in_order(api: ApiClient, receiver: Recei
     assert got[3].body["data"]["from"] == "PICKED" and got[3].body["data"]["to"] == "PACKED"
     log = await api.ok("GET", f"/events?subject={sid}")
     assert [d.webhook_id for d in got] == [e["id"] for e in log["items"]]
+
+    async def all_settled() -> bool:  # an attempt is written once the receiver has answered it
+        return len(await api.ok("GET", f"/webhooks/{hook['id']}/attempts")) == 4
+
+    await eventually(all_settled, what="the fourth attempt's record")
     attempts = await api.ok("GET", f"/webhooks/{hook['id']}/attempts")
     assert len(attempts) == 4 and {a["outcome"] for a in attempts} == {"delivered"}
     assert attempts[0]["statusCode"] == 200 and attempts[0]["responseExcerpt"] == "answered 200"

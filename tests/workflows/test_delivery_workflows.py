@@ -1,4 +1,4 @@
-"""Webhook and push delivery, and fulfillment options, each workflow alone with stand-in activities."""
+"""Webhook and push delivery, each workflow alone with stand-in activities."""
 
 from __future__ import annotations
 
@@ -8,25 +8,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from temporalio.client import Client
+from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.push_delivery import PushActivities
-from activities.sourcing import SourcingActivities
 from activities.webhook_delivery import WebhookActivities
-from clients.events import POKE
-from clients.options import OptionsClient
 from domain import ids
-from domain.errors import DomainError, Unavailable, to_failure
 from domain.events import Event
 from domain.push import PushJob, PushRequest
-from domain.sourcing.jobs import OptionsAnswer, OptionsJob
-from domain.sourcing.options import OptionsRequest
 from domain.webhooks import DeliveryRequest, DeliveryResult, PendingEvents, WebhookTarget
 from tests.workflows.support import keep, stand_in, worker
-from workflows.fulfillment_options import FulfillmentOptionsWorkflow
 from workflows.push_delivery import RETRY, PushDeliveryWorkflow
 from workflows.webhook_delivery import IDLE, WebhookDeliveryWorkflow
 
@@ -67,7 +59,7 @@ class Endpoint:
         self.activities: list[Callable[..., Any]] = [pending, deliver]
 
 
-async def test_webhook_events_go_out_in_order_on_the_schedule_and_the_workflow_ends_when_idle(
+async def test_the_legacy_per_subject_workflow_still_delivers_in_order_on_the_schedule(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     endpoint = Endpoint(
@@ -83,9 +75,9 @@ async def test_webhook_events_go_out_in_order_on_the_schedule_and_the_workflow_e
         handle = await time_skipping.client.start_workflow(
             WebhookDeliveryWorkflow.run,
             target,
-            id=ids.delivery_workflow_id("wf", "wh_1", f"ses_{uuid.uuid4().hex[:6]}"),
+            id=f"webhook:wf:wh_1:ses_{uuid.uuid4().hex[:6]}",  # the id releases up to 0.2 gave it
             task_queue=queue,
-            start_signal=POKE,
+            start_signal=workflow._SignalDefinition.must_name_from_fn_or_str(WebhookDeliveryWorkflow.poke),
             start_signal_args=[1],
         )
         assert await handle.result() == "idle"
@@ -131,45 +123,3 @@ async def test_one_failing_device_does_not_stop_the_others_and_is_retried_by_pol
     assert outcomes["broken"].startswith("failed:")
     assert seen.count("broken") == RETRY.maximum_attempts and seen.count("phone") == 1
     await keep(handle, "push_delivery")
-
-
-def job(tenant: str = "wf") -> OptionsJob:
-    request = OptionsRequest.model_validate(
-        {"orderType": "CC", "locationRef": "ST1", "items": [{"skuRef": "S1", "requestedQuantity": 1}]}
-    )
-    return OptionsJob(
-        tenant=tenant, options_id=str(uuid.uuid4()), request=request, created_on=datetime.now(UTC)
-    )
-
-
-async def test_options_come_back_and_a_refused_request_fails_at_once_with_its_field(
-    time_skipping: WorkflowEnvironment,
-) -> None:
-    calls: list[str] = []
-
-    @stand_in(SourcingActivities.compute_fulfillment_options)
-    async def compute(j: OptionsJob) -> OptionsAnswer:
-        calls.append(j.tenant)
-        if j.tenant == "refuse":
-            raise to_failure(DomainError.one("UNKNOWN_LOCATION", "no pickup location 'ST1'", "locationRef"))
-        return OptionsAnswer(body={"fulfilmentOptionsId": j.options_id, "plans": []})
-
-    async with worker(time_skipping, [FulfillmentOptionsWorkflow], [compute]) as queue:
-        client = OptionsClient(time_skipping.client, queue, timeout=30)
-        ok = job()
-        assert (await client.compute(ok)).body["fulfilmentOptionsId"] == ok.options_id
-        with pytest.raises(DomainError) as refused:
-            await client.compute(job("refuse"))
-        assert type(refused.value) is DomainError and refused.value.errors[0].field == "locationRef"
-        assert calls.count("refuse") == 1  # not retried
-    handle = time_skipping.client.get_workflow_handle_for(
-        FulfillmentOptionsWorkflow.run, ids.options_workflow_id("wf", ok.options_id)
-    )
-    await keep(handle, "fulfillment_options")
-
-
-async def test_a_call_no_worker_answers_is_unavailable(temporal_client: Client) -> None:
-    """On the dev server: a time-skipping server would not let time pass with a task nobody polls."""
-    with pytest.raises(Unavailable) as unavailable:
-        await OptionsClient(temporal_client, f"nobody-{uuid.uuid4().hex[:6]}", timeout=0.5).compute(job())
-    assert unavailable.value.errors[0].code == "NO_WORKER"

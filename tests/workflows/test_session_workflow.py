@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from activities.sessions import SessionActivities
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
 from domain.errors import Conflict, from_failure
 from domain.ids import session_workflow_id
-from domain.process import ProcessDefinition
+from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionChange, SessionStart
 from tests.workflows.support import keep, stand_in, worker
 from workflows.session import SessionWorkflow
@@ -48,11 +52,21 @@ async def test_each_action_is_recorded_before_it_returns_and_a_refused_one_chang
         sessions = SessionClient(time_skipping.client, queue, None)
         start = start_of(WEB_ORDER)
         created = await sessions.start(start)
-        assert (created.status, created.revision) == ("CREATED", 0)
-        assert recorder.trail() == [("create", "CREATED", "system")]  # recorded before start returned
+        assert (created.status, created.revision, created.allowed_actions) == (
+            "CREATED",
+            0,
+            ["confirm", "reject", "cancel"],
+        )
+        assert (
+            await sessions.view("wf", start.session_id) == created
+        )  # the start's answer is the workflow's view
         for action in ("confirm", "pick"):
             await sessions.act("wf", start.session_id, ActionRequest(action=action, actor="picker"))
-        assert recorder.trail()[1:] == [("confirm", "CONFIRMED", "picker"), ("pick", "PICKED", "picker")]
+        assert recorder.trail() == [
+            ("create", "CREATED", "system"),  # recorded by the workflow's first task
+            ("confirm", "CONFIRMED", "picker"),
+            ("pick", "PICKED", "picker"),
+        ]
 
         handle = time_skipping.client.get_workflow_handle_for(
             SessionWorkflow.run, session_workflow_id("wf", start.session_id)
@@ -71,6 +85,98 @@ async def test_each_action_is_recorded_before_it_returns_and_a_refused_one_chang
         final = await handle.result()
         assert final.status == "FINISHED" and final.terminal
         await keep(handle, "session_web_order")
+
+
+async def test_an_action_that_reaches_the_first_task_with_the_start_is_recorded_after_the_creation(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """A start answers before any worker has run the session, so a client's first action can be in
+    the workflow's first task; its handler runs before `run`, and the creation must still be
+    recorded first, as revision 0."""
+    recorder = Recorder()
+    queue = f"wf-{uuid.uuid4().hex[:10]}"
+    sessions = SessionClient(time_skipping.client, queue, None)
+    start = start_of(WEB_ORDER)
+    await sessions.start(start)  # no worker yet: the start and the action wait for one together
+    action = asyncio.create_task(sessions.act("wf", start.session_id, ActionRequest(action="confirm")))
+    # The server has nothing to show that it holds the Update; half a second is ample for it to,
+    # and the history below shows whether it did (the test then checks what it means to).
+    await asyncio.sleep(0.5)
+    async with Worker(
+        time_skipping.client, task_queue=queue, workflows=[SessionWorkflow], activities=[recorder.activity]
+    ):
+        confirmed = await asyncio.wait_for(action, 30)
+    history = await time_skipping.client.get_workflow_handle(
+        session_workflow_id("wf", start.session_id)
+    ).fetch_history()
+    types = [e.event_type for e in history.events]
+    first_completed = types.index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    later = [
+        i
+        for i, t in enumerate(types)
+        if t == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED and i > first_completed
+    ]
+    first_task = types[: later[0] if later else len(types)]
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in first_task  # it came with the start
+    assert (confirmed.status, confirmed.revision) == ("CONFIRMED", 1)
+    assert [(c.revision.revision, c.revision.action, c.view.status) for c in recorder.changes] == [
+        (0, "create", "CREATED"),
+        (1, "confirm", "CONFIRMED"),
+    ]
+
+
+async def test_actions_accepted_together_are_recorded_one_after_another_in_revision_order(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """Records commit events; if two ran at once, revision 2 could commit before revision 1 and a
+    reader of the log (webhooks) would pass revision 1 by."""
+    calls: list[int] = []
+    sent, second = asyncio.Event(), asyncio.Event()
+
+    @stand_in(SessionActivities.record_session_change)
+    async def record(change: SessionChange) -> None:
+        revision = change.revision.revision
+        calls.append(revision)
+        if revision == 0:
+            # Keep the first task open until both actions are sent (and a moment for the server to
+            # take them), so they reach the workflow together, both valid in state CREATED.
+            await sent.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), 0.5)
+        if revision == 2:
+            second.set()
+        if revision == 1:  # revision 2's record must not begin meanwhile: give it the chance
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(second.wait(), 0.5)
+        calls.append(-revision)  # its end
+
+    notes = validate_definition(
+        ProcessDefinition.model_validate(
+            {
+                "type": "NOTES",
+                "states": [{"name": "OPEN"}, {"name": "CLOSED"}],
+                "initialState": "OPEN",
+                "terminalStates": ["CLOSED"],
+                "transitions": [
+                    {"from": "OPEN", "action": "note", "to": "OPEN"},  # valid in any order
+                    {"from": "OPEN", "action": "close", "to": "CLOSED"},
+                ],
+            }
+        )
+    )
+    async with worker(time_skipping, [SessionWorkflow], [record]) as queue:
+        start = start_of(notes)
+        handle = await time_skipping.client.start_workflow(
+            SessionWorkflow.run, start, id=session_workflow_id("wf", start.session_id), task_queue=queue
+        )
+        notes_sent = [
+            asyncio.create_task(handle.execute_update(SessionWorkflow.act, ActionRequest(action="note")))
+            for _ in range(2)
+        ]
+        sent.set()
+        views = await asyncio.gather(*notes_sent)
+    assert sorted(v.revision for v in views) == [1, 2]
+    assert calls == [0, 0, 1, -1, 2, -2]
 
 
 async def test_a_timer_step_applies_its_action_as_the_system_in_workflow_time(
@@ -94,3 +200,22 @@ async def test_a_timer_step_applies_its_action_as_the_system_in_workflow_time(
         assert recorder.trail()[-1] == ("expire", "NOT_COLLECTED", "system:timer")
         assert timedelta(days=3) <= final.updated_at - ready.updated_at < timedelta(days=3, seconds=1)
         await keep(handle, "session_click_and_collect_expired")
+
+
+async def test_a_retried_start_answers_the_running_session_and_a_closed_one_is_a_conflict(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    recorder = Recorder()
+    async with worker(time_skipping, [SessionWorkflow], [recorder.activity]) as queue:
+        sessions = SessionClient(time_skipping.client, queue, None)
+        start = start_of(WEB_ORDER)
+        await sessions.start(start)
+        await sessions.act("wf", start.session_id, ActionRequest(action="confirm"))
+        again = await sessions.start(start)  # e.g. an order activity retried after a crash
+        assert (again.status, again.revision) == ("CONFIRMED", 1)
+        assert len(recorder.changes) == 2  # no second creation
+        await sessions.act("wf", start.session_id, ActionRequest(action="cancel"))
+        await time_skipping.client.get_workflow_handle(session_workflow_id("wf", start.session_id)).result()
+        with pytest.raises(Conflict) as closed:
+            await sessions.start(start)
+        assert closed.value.errors[0].code == "SESSION_CLOSED"
