@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.sessions import SessionActivities
 from clients.sessions import SessionClient
@@ -92,32 +92,22 @@ async def test_an_action_that_reaches_the_first_task_with_the_start_is_recorded_
 ) -> None:
     """A start answers before any worker has run the session, so a client's first action can be in
     the workflow's first task; its handler runs before `run`, and the creation must still be
-    recorded first, as revision 0."""
+    recorded first, as revision 0. An Update-with-start puts them in one task for certain."""
     recorder = Recorder()
-    queue = f"wf-{uuid.uuid4().hex[:10]}"
-    sessions = SessionClient(time_skipping.client, queue, None)
-    start = start_of(WEB_ORDER)
-    await sessions.start(start)  # no worker yet: the start and the action wait for one together
-    action = asyncio.create_task(sessions.act("wf", start.session_id, ActionRequest(action="confirm")))
-    # The server has nothing to show that it holds the Update; half a second is ample for it to,
-    # and the history below shows whether it did (the test then checks what it means to).
-    await asyncio.sleep(0.5)
-    async with Worker(
-        time_skipping.client, task_queue=queue, workflows=[SessionWorkflow], activities=[recorder.activity]
-    ):
-        confirmed = await asyncio.wait_for(action, 30)
-    history = await time_skipping.client.get_workflow_handle(
-        session_workflow_id("wf", start.session_id)
-    ).fetch_history()
-    types = [e.event_type for e in history.events]
-    first_completed = types.index(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
-    later = [
-        i
-        for i, t in enumerate(types)
-        if t == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED and i > first_completed
-    ]
-    first_task = types[: later[0] if later else len(types)]
-    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED in first_task  # it came with the start
+    async with worker(time_skipping, [SessionWorkflow], [recorder.activity]) as queue:
+        start = start_of(WEB_ORDER)
+        together = time_skipping.client.execute_update_with_start_workflow(
+            SessionWorkflow.act,
+            ActionRequest(action="confirm"),
+            start_workflow_operation=WithStartWorkflowOperation(
+                SessionWorkflow.run,
+                start,
+                id=session_workflow_id("wf", start.session_id),
+                task_queue=queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            ),
+        )
+        confirmed = await asyncio.wait_for(together, 20)  # recorded out of order, it would hang
     assert (confirmed.status, confirmed.revision) == ("CONFIRMED", 1)
     assert [(c.revision.revision, c.revision.action, c.view.status) for c in recorder.changes] == [
         (0, "create", "CREATED"),
@@ -175,6 +165,14 @@ async def test_actions_accepted_together_are_recorded_one_after_another_in_revis
         ]
         sent.set()
         views = await asyncio.gather(*notes_sent)
+        history = await handle.fetch_history()
+    # The scenario happened: both Updates were accepted by one workflow task.
+    types = [e.event_type for e in history.events]
+    completed = [i for i, t in enumerate(types) if t == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    accepted = [
+        i for i, t in enumerate(types) if t == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    ]
+    assert len({max(c for c in completed if c < i) for i in accepted}) == 1
     assert sorted(v.revision for v in views) == [1, 2]
     assert calls == [0, 0, 1, -1, 2, -2]
 
