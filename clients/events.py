@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from temporalio import workflow
@@ -25,6 +26,7 @@ from storage.audience import audience
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.webhook_delivery import WebhookDispatcherWorkflow
 
+DISPATCHER_TASK_TIMEOUT = timedelta(seconds=30)
 # The SDK takes a signal-with-start's signal by name only; this reads it off the handler itself.
 POKE = workflow._SignalDefinition.must_name_from_fn_or_str(WebhookDispatcherWorkflow.poke)
 
@@ -79,6 +81,9 @@ class Publisher:
                 task_queue=self._queue,
                 start_signal=POKE,
                 start_signal_args=[Poke(subject=subject, sequence=sequence)],
+                # A task runs up to `concurrency` local attempts; on a starved worker that can pass
+                # the default 10 s, and a task timed out runs its attempts again (duplicates).
+                task_timeout=DISPATCHER_TASK_TIMEOUT,
                 static_summary=f"webhook {webhook_id} deliveries, dispatcher {shard + 1} of {self._shards}",
             ),
             self._timeout,

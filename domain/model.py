@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import json
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 # The largest integer the API takes anywhere: what a 32-bit database column holds on every backend.
@@ -13,6 +16,33 @@ MAX_INT = 2**31 - 1
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 HTTP_URL = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?([/?#][!-~]*)?$"
+
+
+# Free-form JSON a caller gives (a session's context, an action's data) travels in workflow payloads
+# and events: bounded in size, and in depth, which the payload converter refuses past about 200
+# levels (a session would be stuck with an input it cannot take).
+JSON_MAX_BYTES = 32 * 1024
+JSON_MAX_DEPTH = 32
+
+
+def _bounded(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, default=str)) > JSON_MAX_BYTES:
+        raise ValueError(f"must stay under {JSON_MAX_BYTES} bytes of JSON")
+    containers: list[tuple[Any, int]] = [(value, 1)]  # objects and arrays, each with its depth
+    while containers:
+        item, depth = containers.pop()
+        if depth > JSON_MAX_DEPTH:
+            raise ValueError(f"must not nest deeper than {JSON_MAX_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        containers.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return value
+
+
+JsonObject = Annotated[
+    dict[str, Any],
+    AfterValidator(_bounded),
+    Field(description=f"A JSON object: at most {JSON_MAX_BYTES} bytes and {JSON_MAX_DEPTH} levels deep."),
+]
 
 
 class CamelModel(BaseModel):

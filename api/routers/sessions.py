@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, field_validator
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PageDep, SessionsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from clients.temporal import WorkflowNotFound
 from domain.ids import new_session_id, session_action_update_id
-from domain.model import MAX_INT, CamelModel
+from domain.model import MAX_INT, CamelModel, JsonObject
 from domain.session import ActionNotAllowed, ActionRequest, Revision, SessionStart, SessionView
 from storage import processes, sessions
 from storage.tenants import Principal
@@ -23,7 +22,6 @@ from storage.tenants import Principal
 router = APIRouter(tags=["sessions"])
 Reader = Annotated[Principal, Depends(require("sessions:read"))]
 Writer = Annotated[Principal, Depends(require("sessions:write"))]
-MAX_CONTEXT_BYTES = 32 * 1024
 
 
 class CreateSession(CamelModel):
@@ -31,21 +29,14 @@ class CreateSession(CamelModel):
     process_version: int | None = Field(None, ge=1, le=MAX_INT)
     cart_id: str = Field(min_length=1, max_length=200)
     reference: str | None = Field(None, max_length=200)
-    context: dict[str, Any] = Field(default_factory=dict)
+    context: JsonObject = Field(default_factory=dict)
     actor: str | None = Field(None, max_length=200, description="Who starts it; the API key when omitted.")
-
-    @field_validator("context")
-    @classmethod
-    def _small_context(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if len(json.dumps(value, default=str)) > MAX_CONTEXT_BYTES:
-            raise ValueError(f"context must stay under {MAX_CONTEXT_BYTES} bytes of JSON")
-        return value
 
 
 class ActionBody(CamelModel):
     action: str = Field(min_length=1, max_length=100)
     comment: str | None = Field(None, max_length=2000)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
     actor: str | None = Field(None, max_length=200, description="Who acts; the API key when omitted.")
 
 

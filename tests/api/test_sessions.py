@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from temporalio.client import Client
 
@@ -240,3 +241,33 @@ async def test_health_reports_each_part(api_url: str, api: ApiClient) -> None:
     reply = await ApiClient(api.http, api_url, None).get("/health")
     assert reply.status == 200 and reply.body["missing"] == []
     assert reply.body["checks"]["worker"]["pollers"]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+async def test_context_and_action_data_nested_too_deep_or_too_large_are_refused_naming_the_field(
+    api: ApiClient,
+) -> None:
+    """Past about 200 levels the workflow's payload converter refuses a value, so a session given
+    one would be stuck from its first task: the API refuses it first."""
+    for depth in (33, 300):
+        reply = await api.post(
+            "/sessions", {"processType": "WEB_ORDER", "cartId": "deep", "context": nested(depth)}
+        )
+        assert reply.status == 400, reply.body
+        assert (
+            reply.body["errors"][0]["field"] == "context"
+            and "32 levels" in reply.body["errors"][0]["message"]
+        )
+    session = await api.new_session(cart_id="deep", context=nested(32))  # the limit itself is fine
+    for data in (nested(33), {"big": "x" * 40_000}):
+        reply = await api.post(f"/sessions/{session['id']}/actions", {"action": "confirm", "data": data})
+        assert reply.status == 400, reply.body
+        assert reply.body["errors"][0]["field"] == "data"
+    confirmed = await api.act(session["id"], "confirm", data=nested(32))
+    assert confirmed["revision"] == 1
