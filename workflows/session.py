@@ -32,7 +32,11 @@ TIMER_ACTOR = "system:timer"
 RECORD_IN_ORDER = "session-record-in-order"
 
 
-@workflow.defn(name="FulfillmentSession")
+# Not sandboxed: the sandbox re-ran this module's code for every new session, 10 of the worker's
+# 31 CPU-ms per lifecycle (bench/floor.py), on the path of every session. What it guards, this
+# module keeps by itself: no clock, randomness or I/O but the workflow API's, no module state; the
+# replay test holds every change to recorded histories.
+@workflow.defn(name="FulfillmentSession", sandboxed=False)
 class SessionWorkflow:
     @workflow.init
     def __init__(self, start: SessionStart) -> None:

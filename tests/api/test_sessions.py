@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from domain.examples import gift_wrap
 from domain.ids import session_workflow_id
-from tests.support import ApiClient
+from tests.support import ApiClient, eventually
 from workflows import search_attributes as sa
 
 GIFT_WRAP = gift_wrap()
@@ -228,6 +228,11 @@ async def test_list_filters_and_pagination(api: ApiClient) -> None:
     ids = [(await api.new_session("DIGITAL", "cart-list"))["id"] for _ in range(3)]
     await api.act(ids[0], "confirm")
     await api.new_session("FOOD_PREPARATION", "cart-list")
+
+    async def listed() -> bool:  # a session is in the read model once its first task has run
+        return (await api.ok("GET", "/sessions?cartId=cart-list"))["total"] == 4
+
+    await eventually(listed, what="the new sessions in the read model")
     confirmed = await api.ok("GET", "/sessions?cartId=cart-list&status=CONFIRMED")
     assert [s["id"] for s in confirmed["items"]] == [ids[0]]
     digital = await api.ok("GET", "/sessions?processType=DIGITAL&limit=2")

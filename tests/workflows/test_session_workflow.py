@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -21,6 +23,7 @@ from domain.ids import session_workflow_id
 from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionChange, SessionStart
 from tests.workflows.support import keep, stand_in, worker
+from workflows import session as session_module
 from workflows.session import SessionWorkflow
 
 
@@ -217,3 +220,15 @@ async def test_a_retried_start_answers_the_running_session_and_a_closed_one_is_a
         with pytest.raises(Conflict) as closed:
             await sessions.start(start)
         assert closed.value.errors[0].code == "SESSION_CLOSED"
+
+
+def test_the_unsandboxed_session_workflow_reaches_for_no_clock_randomness_or_io() -> None:
+    """The session workflow runs outside the SDK's sandbox (for speed), so what the sandbox would
+    catch at run time is checked here: its module calls nothing that differs on replay."""
+    source = Path(session_module.__file__).read_text()
+    tree = ast.parse(source)
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not imported & {"time", "random", "uuid", "os", "socket", "threading", "aiohttp", "sqlalchemy"}
+    for forbidden in ("datetime.now", "datetime.utcnow", "asyncio.sleep", "open("):
+        assert forbidden not in source, forbidden
