@@ -161,6 +161,9 @@ def install(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for e in exc.errors():
+            if e.get("type") == "json_invalid":  # its location is a character offset, not a field
+                errors.append(FieldError("INVALID_JSON", f"the body is not valid JSON: {e.get('msg')}"))
+                continue
             loc = tuple(e.get("loc", ()))
             where = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
             errors.append(FieldError("VALIDATION_ERROR", e.get("msg", "invalid"), field_path(where) or None))

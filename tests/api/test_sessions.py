@@ -276,3 +276,11 @@ async def test_context_and_action_data_nested_too_deep_or_too_large_are_refused_
         assert reply.body["errors"][0]["field"] == "data"
     confirmed = await api.act(session["id"], "confirm", data=nested(32))
     assert confirmed["revision"] == 1
+
+
+async def test_a_body_that_is_not_json_is_a_400_that_says_so(api: ApiClient) -> None:
+    headers = {"Authorization": f"Bearer {api.key}", "Content-Type": "application/json"}
+    async with api.http.post(f"{api.base}/sessions", data=b"hello", headers=headers) as r:
+        body = await r.json(content_type=None)
+    assert r.status == 400
+    assert body["errors"][0]["code"] == "INVALID_JSON" and body["errors"][0]["field"] is None
