@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import aiohttp
 import structlog
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 from temporalio import activity
 
+from activities.batching import Batched
 from activities.ports import EventPublisher
 from domain.events import Event
 from domain.signing import signature_header
@@ -21,6 +24,7 @@ from domain.webhooks import (
     DeliveryRequest,
     DeliveryResult,
     NextAttempt,
+    Outcome,
     PendingEvents,
     WebhookTarget,
 )
@@ -47,11 +51,23 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class Settlement:
+    request: DeliveryRequest
+    status: int | None
+    excerpt: str
+    error: str | None
+    duration_ms: int
+
+
 class WebhookActivities:
     def __init__(
         self, engine: Engine, http: aiohttp.ClientSession, publisher: EventPublisher, allow_private: bool
     ) -> None:
         self._engine, self._egress, self._publisher = engine, Egress(http, allow_private), publisher
+        # A dispatcher's attempts in one workflow task read together and settle together.
+        self._next_up: Batched[tuple[str, str, str], webhooks.NextUp] = Batched(self._read_next_up)
+        self._settle: Batched[Settlement, tuple[Outcome, Event | None]] = Batched(self._settle_all)
 
     @activity.defn(name="webhook_pending")
     async def webhook_pending(self, target: WebhookTarget) -> PendingEvents:
@@ -67,35 +83,37 @@ class WebhookActivities:
         The attempt number continues the event's count when the dispatcher says it is between
         attempts of that very event; an event handled meanwhile (recovered, given up) starts anew.
         """
-        found = await asyncio.to_thread(
-            webhooks.pending, self._engine, request.tenant, request.webhook_id, request.subject, 2
-        )
-        if not found.enabled:
+        found = await self._next_up((request.tenant, request.webhook_id, request.subject))
+        if found.hook is None:
             return AttemptOutcome(enabled=False)
-        if not found.events:
+        if not found.pending.events:
             return AttemptOutcome()
-        event = found.events[0]
+        event = found.pending.events[0]
         carried = request.retrying
         attempt = carried.attempts + 1 if carried is not None and carried.event_id == event.id else 1
         attempts = len(request.schedule) + 1
-        result = await self.deliver_webhook(
-            DeliveryRequest(
-                tenant=request.tenant,
-                webhook_id=request.webhook_id,
-                event=event,
-                attempt=attempt,
-                final=attempt >= attempts,
-                now=request.now,
-            )
+        delivery = DeliveryRequest(
+            tenant=request.tenant,
+            webhook_id=request.webhook_id,
+            event=event,
+            attempt=attempt,
+            final=attempt >= attempts,
+            now=request.now,
         )
-        more = len(found.events) > 1 or found.more
+        result = await self._attempt(found.hook, delivery)
+        more = len(found.pending.events) > 1 or found.pending.more
         return AttemptOutcome(event_id=event.id, attempt=attempt, result=result, more=more)
 
     @activity.defn(name="deliver_webhook")
     async def deliver_webhook(self, request: DeliveryRequest) -> DeliveryResult:
+        """One attempt at a given event: the activity of `WebhookDelivery` runs from release 0.2."""
         hook = await asyncio.to_thread(webhooks.find, self._engine, request.tenant, request.webhook_id)
         if hook is None or not hook.enabled:
             return DeliveryResult(outcome="disabled")
+        return await self._attempt(hook, request)
+
+    async def _attempt(self, hook: WebhookRow, request: DeliveryRequest) -> DeliveryResult:
+        """Sign, POST, and settle the outcome."""
         event = request.event
         body = event.model_dump_json().encode()
         stamp = int(time.time())
@@ -118,9 +136,7 @@ class WebhookActivities:
         except EgressError as e:  # its message names no address
             error = f"{type(e).__name__}: {e}"[:500]
         duration_ms = int((time.perf_counter() - started) * 1000)
-        outcome, disabled = await asyncio.to_thread(
-            self._settle, request, status, excerpt, error, duration_ms
-        )
+        outcome, disabled = await self._settle(Settlement(request, status, excerpt, error, duration_ms))
         log.info(
             "webhook.attempt",
             tenant=request.tenant,
@@ -135,47 +151,53 @@ class WebhookActivities:
             await self._publisher.publish(disabled)
         return DeliveryResult(outcome=outcome, status_code=status, retry_after_seconds=retry_after)
 
-    def _settle(
-        self, request: DeliveryRequest, status: int | None, excerpt: str, error: str | None, duration_ms: int
-    ) -> tuple[str, Event | None]:
-        """Log the attempt and apply its consequences in one transaction."""
-        event, now = request.event, request.now
+    def _read_next_up(self, wanted: list[tuple[str, str, str]]) -> list[webhooks.NextUp]:
+        return webhooks.next_up(self._engine, wanted)
+
+    def _settle_all(self, settlements: list[Settlement]) -> list[tuple[Outcome, Event | None]]:
+        """Log the attempts and apply their consequences, in one transaction."""
         with session_scope(self._engine) as s:
-            hook = s.get(WebhookRow, (request.tenant, request.webhook_id))
-            if hook is None:
-                return "disabled", None
-            delivered = status is not None and 200 <= status < 300
-            outcome, disabled = ("delivered" if delivered else "failed"), None
-            if delivered:
-                hook.failing_since = None
-                webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
-            elif status == 410:
-                outcome, disabled = (
-                    "disabled",
-                    webhooks.disable(s, hook, "the endpoint answered 410 Gone", now),
-                )
-            else:
-                hook.failing_since = hook.failing_since or now
-                since = webhooks.aware(hook.failing_since)
-                if now - since >= timedelta(days=FAILING_LIMIT_DAYS):
-                    reason = f"the endpoint has failed continuously since {since.isoformat()}"
-                    outcome, disabled = "disabled", webhooks.disable(s, hook, reason, now)
-                elif request.final:
-                    outcome = "gave_up"
-                    webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
-            s.add(
-                WebhookAttemptRow(
-                    tenant_id=request.tenant,
-                    webhook_id=hook.id,
-                    event_id=event.id,
-                    event_type=event.type,
-                    attempt=request.attempt,
-                    outcome=outcome,
-                    status_code=status,
-                    response_excerpt=excerpt,
-                    error=error,
-                    duration_ms=duration_ms,
-                    at=now,
-                )
-            )
-        return outcome, disabled
+            return [_settle_one(s, one) for one in settlements]
+
+
+def _settle_one(s: Session, settled: Settlement) -> tuple[Outcome, Event | None]:
+    request, status = settled.request, settled.status
+    event, now = request.event, request.now
+    hook = s.get(WebhookRow, (request.tenant, request.webhook_id))
+    if hook is None:
+        return "disabled", None
+    delivered = status is not None and 200 <= status < 300
+    outcome: Outcome = "delivered" if delivered else "failed"
+    disabled = None
+    if delivered:
+        hook.failing_since = None
+        webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
+    elif not hook.enabled:
+        outcome = "disabled"  # by another attempt settled in this transaction
+    elif status == 410:
+        outcome, disabled = "disabled", webhooks.disable(s, hook, "the endpoint answered 410 Gone", now)
+    else:
+        hook.failing_since = hook.failing_since or now
+        since = webhooks.aware(hook.failing_since)
+        if now - since >= timedelta(days=FAILING_LIMIT_DAYS):
+            reason = f"the endpoint has failed continuously since {since.isoformat()}"
+            outcome, disabled = "disabled", webhooks.disable(s, hook, reason, now)
+        elif request.final:
+            outcome = "gave_up"
+            webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
+    s.add(
+        WebhookAttemptRow(
+            tenant_id=request.tenant,
+            webhook_id=hook.id,
+            event_id=event.id,
+            event_type=event.type,
+            attempt=request.attempt,
+            outcome=outcome,
+            status_code=status,
+            response_excerpt=settled.excerpt,
+            error=settled.error,
+            duration_ms=settled.duration_ms,
+            at=now,
+        )
+    )
+    return outcome, disabled

@@ -187,35 +187,62 @@ def pending(engine: Engine, tenant: str, webhook_id: str, subject: str, limit: i
 
     Events of types it does not take are passed over (never marked), however many come first.
     """
-    wanted: list[Event] = []
-    batch = max(limit, 100)  # rows per read, so a long run of events it does not take costs few reads
     with session_scope(engine) as s:
         row = s.get(WebhookRow, (tenant, webhook_id))
         if row is None or not row.enabled:
             return Pending(False, [])
-        progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
-        after = progress.last_sequence if progress else 0
-        while True:
-            rows = s.exec(
-                select(EventRow)
-                .where(
-                    EventRow.tenant_id == tenant,
-                    EventRow.subject == subject,
-                    col(EventRow.sequence) > after,
-                    col(EventRow.cursor) > row.start_cursor,
-                )
-                .order_by(col(EventRow.sequence))
-                .limit(batch)
-            ).all()
-            for found in rows:
-                event = events.to_event(found)
-                if wanted_by(event.type, event.subject, webhook_id, row.event_types):
-                    wanted.append(event)
-                if len(wanted) == limit:
-                    return Pending(True, wanted, more=True)
-            if len(rows) < batch:
-                return Pending(True, wanted)
-            after = rows[-1].sequence
+        return _pending_in(s, row, subject, limit)
+
+
+@dataclass(frozen=True)
+class NextUp:
+    hook: WebhookRow | None  # a detached copy, secrets decrypted; None when gone or disabled
+    pending: Pending
+
+
+def next_up(
+    engine: Engine, wanted: list[tuple[str, str, str]], limit: int = 2, keyring: Keyring | None = None
+) -> list[NextUp]:
+    """For each (tenant, webhook, subject): the endpoint and up to `limit` of the subject's pending
+    events, all in one read (the attempts of a dispatcher's workflow task read together)."""
+    hooks: dict[tuple[str, str], WebhookRow | None] = {}
+    found: list[NextUp] = []
+    with session_scope(engine) as s:
+        for tenant, webhook_id, subject in wanted:
+            if (tenant, webhook_id) not in hooks:
+                row = s.get(WebhookRow, (tenant, webhook_id))
+                hooks[tenant, webhook_id] = _plain(row, keyring) if row and row.enabled else None
+            hook = hooks[tenant, webhook_id]
+            found.append(NextUp(hook, _pending_in(s, hook, subject, limit) if hook else Pending(False, [])))
+    return found
+
+
+def _pending_in(s: Session, row: WebhookRow, subject: str, limit: int) -> Pending:
+    wanted: list[Event] = []
+    batch = max(limit, 100)  # rows per read, so a long run of events it does not take costs few reads
+    progress = s.get(WebhookProgressRow, (row.tenant_id, row.id, subject))
+    after = progress.last_sequence if progress else 0
+    while True:
+        rows = s.exec(
+            select(EventRow)
+            .where(
+                EventRow.tenant_id == row.tenant_id,
+                EventRow.subject == subject,
+                col(EventRow.sequence) > after,
+                col(EventRow.cursor) > row.start_cursor,
+            )
+            .order_by(col(EventRow.sequence))
+            .limit(batch)
+        ).all()
+        for stored in rows:
+            event = events.to_event(stored)
+            if wanted_by(event.type, event.subject, row.id, row.event_types):
+                wanted.append(event)
+            if len(wanted) == limit:
+                return Pending(True, wanted, more=True)
+        if len(rows) < batch:
+            return Pending(True, wanted)
+        after = rows[-1].sequence
 
 
 def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:

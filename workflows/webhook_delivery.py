@@ -1,18 +1,18 @@
 """Webhook delivery: one long-lived dispatcher per endpoint, delivering many subjects at once.
 
-Each subject (a session, an order) is a lane: its events go out one at a time in sequence order, each
-until it succeeds or is given up, while other subjects' lanes go on; a lane waiting out a backoff
-holds no HTTP slot. Pokes only say "this subject has more": each attempt reads the subject's first
-pending event from the log, so order and de-duplication come from the log whatever order pokes
+Each subject (a session, an order) is a lane: its events go out one at a time in sequence order,
+each until it succeeds or is given up, while other subjects' lanes go on; a lane waiting out a
+backoff holds no HTTP slot. Pokes only say "this subject has more": each attempt reads the subject's
+first pending event from the log, so order and de-duplication come from the log whatever order pokes
 arrive in. An attempt is one local activity: the least CPU per event, since a busy dispatcher runs
-many in one workflow task. The price: while a stream of them keeps the task open, new pokes wait for
-it, so under load delivery lags; an endpoint's subjects can be spread over several dispatchers
-(`shard`, by a hash of the subject; FULFILLMENT_WEBHOOK_DISPATCHERS), each with a share of the
-endpoint's concurrency, which cuts the lag and costs CPU. (Measured with 16 actions in flight:
-one dispatcher, p99 1.7 s and 0.52x the floor's lifecycles/s; eight, 1.0 s and 0.25x; regular
-activities instead, 0.5 s and 0.28x; rounds of local activities ended by a no-op activity, 2.1 s.)
-A worker that dies mid-attempt has the attempt retried: delivery is at least once, de-duplicated by
-receivers on `webhook-id`.
+many in one workflow task, and their reads and writes go to the database together. The price: while
+a stream of them keeps the task open, new pokes wait for it, so under load delivery lags; an
+endpoint's subjects can be spread over several dispatchers (`shard`, by a hash of the subject;
+FULFILLMENT_WEBHOOK_DISPATCHERS), each with a share of the endpoint's concurrency, which cuts the
+lag and costs CPU. (Measured with 16 actions in flight: one dispatcher, p99 1.7 s and 0.52x the
+floor's lifecycles/s; eight, 1.0 s and 0.25x; regular activities instead, 0.5 s and 0.28x; rounds of
+local activities ended by a no-op activity, 2.1 s.) A worker that dies mid-attempt has the attempt
+retried: delivery is at least once, de-duplicated by receivers on `webhook-id`.
 
 The dispatcher ends when idle (the next event starts it again, by signal-with-start) and continues
 as new when its history grows, carrying the subjects waiting and those between attempts.
