@@ -4,8 +4,9 @@ The floor is a bare workflow holding a status, changed by Updates, with no stora
 a worker process of its own. The project runs its full path: API, session workflow, read model,
 revision trail and events, in its own worker and API processes, on the same dev server. Both run the
 same lifecycle (start, three actions, read), 32 at a time, in alternating rounds; once for a tenant
-with no webhook and once for a tenant with one subscriber (a loopback receiver). History events per
-lifecycle are counted from one run of each.
+with no webhook and once for a tenant with one subscriber (a loopback receiver), whose rounds end
+when the receiver has every event of the round (so no delivery work spills into the floor's round).
+History events per lifecycle are counted from one run of each.
 
     python bench/floor.py [--concurrency 32] [--lifecycles 128] [--rounds 3]
 """
@@ -17,8 +18,9 @@ import asyncio
 import json
 import statistics
 import sys
+import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -77,13 +79,20 @@ async def floor_worker(address: str, namespace: str) -> None:
 
 
 async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, object]:
-    received = 0
+    received: set[str] = set()
+    arrived = asyncio.Condition()
 
     async def receive(request: web.Request) -> web.Response:
-        nonlocal received
         await request.read()
-        received += 1
+        async with arrived:
+            received.add(request.headers["webhook-id"])
+            arrived.notify_all()
         return web.Response(status=204)
+
+    async def delivered(count: int) -> None:
+        """Until `count` distinct events have arrived in all."""
+        async with arrived:
+            await asyncio.wait_for(arrived.wait_for(lambda: len(received) >= count), 300)
 
     receiver = web.Application()
     receiver.router.add_post("/hook", receive)
@@ -98,17 +107,22 @@ async def main(concurrency: int, lifecycles: int, rounds: int) -> dict[str, obje
             sys.executable, __file__, "--worker", target, stack.client.namespace
         )
         try:
-            figures = await _measure(stack, port, concurrency, lifecycles, rounds)
+            figures = await _measure(stack, port, concurrency, lifecycles, rounds, delivered)
         finally:
             worker.terminate()
             await worker.wait()
     await runner.cleanup()
-    figures["webhook_deliveries_received"] = received
+    figures["webhook_deliveries_received"] = len(received)
     return figures
 
 
 async def _measure(
-    stack: Stack, port: int, concurrency: int, lifecycles: int, rounds: int
+    stack: Stack,
+    port: int,
+    concurrency: int,
+    lifecycles: int,
+    rounds: int,
+    delivered: Callable[[int], Awaitable[None]],
 ) -> dict[str, object]:
     client, base = stack.client, stack.base
     headers = {"Authorization": f"Bearer {stack.key}"}
@@ -137,13 +151,25 @@ async def _measure(
                 hook = {"url": f"http://127.0.0.1:{port}/hook", "eventTypes": ["session.*"]}
                 async with http.post(f"{base}/webhooks", json=hook) as r:
                     assert r.status == 201, await r.text()
-            await run_round(through_api, concurrency, concurrency)  # warm both up
+            events = 0  # delivered so far: a round with a subscriber ends once its events have arrived
+
+            async def api_round(count: int, subscribed: bool = variant == "one_subscriber") -> float:
+                nonlocal events
+                if not subscribed:
+                    return await run_round(through_api, count, concurrency)
+                began = time.perf_counter()
+                await run_round(through_api, count, concurrency)
+                events += count * (1 + len(SESSION_ACTIONS))
+                await delivered(events)
+                return count / (time.perf_counter() - began)
+
+            await api_round(concurrency)  # warm both up
             await run_round(floor, concurrency, concurrency)
             api_rates, floor_rates = [], []
             api_cpu: dict[str, float] = {}
             floor_cpu: dict[str, float] = {}
             for _ in range(rounds):
-                api_rates.append(await _metered(api_cpu, run_round(through_api, lifecycles, concurrency)))
+                api_rates.append(await _metered(api_cpu, api_round(lifecycles)))
                 floor_rates.append(await _metered(floor_cpu, run_round(floor, lifecycles, concurrency)))
                 print(f"{variant}: api {api_rates[-1]:.1f}/s  floor {floor_rates[-1]:.1f}/s", flush=True)
             api, base_rate = statistics.median(api_rates), statistics.median(floor_rates)

@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         16, ge=1, le=256, description="Requests in flight to one webhook endpoint at once (across subjects)."
     )
+    webhook_inline_ms: int = Field(
+        1000,
+        ge=0,
+        le=5000,  # it runs inside the activity that wrote the event, whose timeout is 15 s
+        description="The first attempt at an event is made by the worker that committed it, before the "
+        "action answers, and has this long at most (0: never inline); an endpoint that fails it, or "
+        "answers in more than a quarter of it, gets its events from its dispatcher only for a minute.",
+    )
     webhook_dispatchers: int = Field(
         1,
         ge=1,

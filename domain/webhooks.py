@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from domain.events import Event
@@ -10,6 +10,17 @@ from domain.model import CamelModel
 
 Outcome = Literal["delivered", "failed", "disabled", "gave_up"]
 FAILING_LIMIT_DAYS = 5
+MAX_WAIT = timedelta(hours=24)
+
+
+def backoff(schedule: list[int], attempt: int, retry_after_seconds: float | None, jitter: float) -> timedelta:
+    """The wait after failed attempt `attempt`: the endpoint's Retry-After, else the schedule's step
+    times `jitter` (drawn from 0.8 to 1.2, so endpoints coming back are not stampeded); at most a day."""
+    if retry_after_seconds is not None:
+        delay = timedelta(seconds=retry_after_seconds)
+    else:
+        delay = timedelta(seconds=schedule[attempt - 1] * jitter)
+    return min(delay, MAX_WAIT)
 
 
 class WebhookTarget(CamelModel):
@@ -27,11 +38,21 @@ class PendingEvents(CamelModel):
     more: bool = False  # the read stopped at its limit: read again after delivering these
 
 
+class Handover(CamelModel):
+    """The first attempt at an event, made inline by the worker that committed it, failed: the
+    dispatcher makes the next one after `wait_seconds`, numbered on from `attempts`."""
+
+    event_id: str
+    attempts: int
+    wait_seconds: float
+
+
 class Poke(CamelModel):
     """A committed event's subject and sequence: "this subject has more", never the event itself."""
 
     subject: str
     sequence: int
+    handover: Handover | None = None
 
 
 class Retrying(CamelModel):
@@ -74,6 +95,7 @@ class DeliveryResult(CamelModel):
     outcome: Outcome
     status_code: int | None = None
     retry_after_seconds: float | None = None
+    duration_ms: int | None = None  # the HTTP exchange's
 
 
 class NextAttempt(CamelModel):

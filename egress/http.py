@@ -99,18 +99,21 @@ class Egress:
         headers: Mapping[str, str] | None = None,
         data: Any = None,
         json: Any = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (per request: aiohttp's, on connecting and reading)
     ) -> Reply:
-        """POST to a checked address of `url`; a 3xx is returned as it is, never followed."""
+        """POST to a checked address of `url`; a 3xx is returned as it is, never followed. `timeout`
+        (seconds) replaces the default 15 s."""
         target = await check_url(url, self.allow_private, self.resolve)
         sent = {**(headers or {}), "Host": target.host_header}
+        limit = TIMEOUT if timeout is None else aiohttp.ClientTimeout(total=timeout)
         *others, last = target.addresses
         with safe_errors():
             for address in others:
                 try:
-                    return await self._post(target, address, sent, data, json)
+                    return await self._post(target, address, sent, data, json, limit)
                 except aiohttp.ClientConnectorError:
                     continue  # the next checked address, as aiohttp would try the next resolved one
-            return await self._post(target, last, sent, data, json)
+            return await self._post(target, last, sent, data, json, limit)
 
     async def _post(
         self,
@@ -119,13 +122,14 @@ class Egress:
         headers: dict[str, str],
         data: Any,
         json: Any,
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
     ) -> Reply:
         async with self._http.post(
             target.at(address),
             headers=headers,
             data=data,
             json=json,
-            timeout=TIMEOUT,
+            timeout=timeout,
             allow_redirects=False,
             server_hostname=target.server_hostname,
             ssl=self._tls,

@@ -111,8 +111,15 @@ async def worker(temporal_client: Client, engine: Engine, settings: Settings) ->
 
 @pytest.fixture(scope="session")
 def skipping_settings(settings: Settings) -> Settings:
+    # The dispatcher's schedule, in workflow time. First attempts made inline are stamped with the
+    # event's time, which this server's skipped clock does not share with a session's creation (the
+    # API's clock); their handover has a test of its own (test_webhook_retries.py).
     return settings.model_copy(
-        update={"task_queue": "skip-sessions", "notifications_task_queue": "skip-notify"}
+        update={
+            "task_queue": "skip-sessions",
+            "notifications_task_queue": "skip-notify",
+            "webhook_inline_ms": 0,
+        }
     )
 
 

@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from activities.orders import OrderActivities
 from activities.push_delivery import PushActivities
 from activities.sessions import SessionActivities
-from activities.webhook_delivery import WebhookActivities
+from activities.webhook_delivery import FirstAttempts, WebhookActivities
 from clients.events import Publisher
 from clients.sessions import SessionClient
 from clients.temporal import connect, ensure_search_attributes
@@ -55,6 +55,11 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
     queues = settings.worker_queue_names
     async with AsyncExitStack() as stack:
         http = await stack.enter_async_context(aiohttp.ClientSession())
+        hooks = WebhookActivities(engine, http, pub, settings.webhook_allow_private)
+        if settings.webhook_inline_ms:
+            pub.first_attempts = FirstAttempts(
+                hooks, settings.retry_schedule, settings.webhook_inline_ms, settings.webhook_concurrency
+            )
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=32))
         workers: list[Worker] = []
         if "sessions" in queues:
@@ -76,7 +81,6 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                 )
             )
         if "notifications" in queues:
-            hooks = WebhookActivities(engine, http, pub, settings.webhook_allow_private)
             pushes = PushActivities(engine, http, settings)
             stack.push_async_callback(pushes.close)
             workers.append(

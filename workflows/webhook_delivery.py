@@ -41,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
         WebhookEndpoint,
         WebhookTarget,
     )
+    from domain.webhooks import backoff as webhook_backoff
 
 IDLE = timedelta(minutes=1)
-MAX_WAIT = timedelta(hours=24)
 INFRA_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=10)
 READ_TIMEOUT = timedelta(seconds=30)
 # The HTTP call has 15 s; past 20 s the worker is presumed dead and the attempt is retried.
@@ -53,13 +53,10 @@ POKES_PER_RUN = 2000  # well under the server's signals-per-run limit (10,000 by
 
 
 def backoff(schedule: list[int], attempt: int, result: DeliveryResult) -> timedelta:
-    """The wait after a failed attempt: the endpoint's Retry-After, else the schedule's step with
-    jitter, so endpoints coming back are not stampeded."""
-    if result.retry_after_seconds is not None:
-        delay = timedelta(seconds=result.retry_after_seconds)
-    else:
-        delay = timedelta(seconds=schedule[attempt - 1] * workflow.random().uniform(0.8, 1.2))
-    return min(delay, MAX_WAIT)
+    """`domain.webhooks.backoff` with jitter drawn from the workflow's seeded random."""
+    retry_after = result.retry_after_seconds
+    jitter = 1.0 if retry_after is not None else workflow.random().uniform(0.8, 1.2)
+    return webhook_backoff(schedule, attempt, retry_after, jitter)
 
 
 @workflow.defn(name="WebhookDispatcher")
@@ -80,7 +77,15 @@ class WebhookDispatcherWorkflow:
     @workflow.signal
     def poke(self, poke: Poke) -> None:
         self._pokes += 1
-        self._waiting[poke.subject] = max(self._waiting.get(poke.subject, 0), poke.sequence)
+        subject = poke.subject
+        self._waiting[subject] = max(self._waiting.get(subject, 0), poke.sequence)
+        handover = poke.handover
+        if handover is not None and subject not in self._lanes and subject not in self._retrying:
+            self._retrying[subject] = Retrying(
+                event_id=handover.event_id,
+                attempts=handover.attempts,
+                not_before=workflow.now() + timedelta(seconds=handover.wait_seconds),
+            )
 
     @workflow.run
     async def run(self, endpoint: WebhookEndpoint) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from config.settings import Settings
+from domain import ids
 from egress.urls import UnsafeUrl, check_url
 from tests.receiver import Endpoint, Receiver
 from tests.support import ApiClient, eventually
@@ -144,3 +149,69 @@ async def test_private_targets_are_refused_unless_allowed(url: str) -> None:
     with pytest.raises(UnsafeUrl):
         await check_url(url, allow_private=False)
     await check_url(url, allow_private=True)
+
+
+async def dispatcher_timers(client: Client, tenant: str, webhook_id: str) -> list[float] | None:
+    """The timers (seconds) the webhook's dispatcher started, or None if it never ran."""
+    handle = client.get_workflow_handle(ids.dispatcher_workflow_id(tenant, webhook_id, 0))
+    try:
+        history = await handle.fetch_history()
+    except RPCError as e:
+        if e.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+
+
+async def test_a_healthy_endpoint_has_the_event_before_the_action_answers(
+    api: ApiClient, receiver: Receiver, temporal_client: Client
+) -> None:
+    """The first attempt is made inline by the worker that committed the event: no dispatcher."""
+    hook, endpoint = await subscribe(api, receiver, f"inline-{api.tenant}", ["session.*"])
+    sid = (await api.new_session(cart_id="cart-inline"))["id"]
+    await endpoint.wait_for(1)  # the creation is recorded after the 201
+    await api.act(sid, "confirm")
+    await api.act(sid, "pick")
+    # received, verified and settled before each answer: nothing to wait for
+    assert [(d.body["sequence"], d.answered) for d in endpoint.received] == [(1, 200), (2, 200), (3, 200)]
+    assert all(d.verified_with == [hook["secret"]] for d in endpoint.received)
+    attempts = await api.ok("GET", f"/webhooks/{hook['id']}/attempts")
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "delivered")] * 3
+    assert await dispatcher_timers(temporal_client, api.tenant, hook["id"]) is None
+
+
+async def test_a_slow_endpoint_is_cut_at_the_budget_and_left_to_its_dispatcher(
+    api: ApiClient, receiver: Receiver, temporal_client: Client, settings: Settings
+) -> None:
+    hook, endpoint = await subscribe(api, receiver, f"slow-{api.tenant}", ["session.*"])
+    endpoint.hold = asyncio.Event()
+    try:
+        sid = (await api.new_session(cart_id="cart-slow"))["id"]
+
+        async def cut() -> bool:
+            return len(await api.ok("GET", f"/webhooks/{hook['id']}/attempts")) == 1
+
+        await eventually(cut, what="the inline attempt's record")
+        (first,) = await api.ok("GET", f"/webhooks/{hook['id']}/attempts")
+        assert (first["attempt"], first["outcome"]) == (1, "failed")
+        assert "did not answer in time" in first["error"]
+        assert first["durationMs"] >= settings.webhook_inline_ms
+        # The dispatcher has it, waiting out the schedule's first step (5 s, jittered by up to 20 %).
+        timers: list[float] = []
+
+        async def handed_over() -> bool:
+            timers[:] = await dispatcher_timers(temporal_client, api.tenant, hook["id"]) or []
+            return bool(timers)
+
+        await eventually(handed_over, what="the dispatcher's backoff")
+        assert 3.9 <= timers[0] <= 6.0
+        # The next event is behind the pending one, and the endpoint is paused: no inline attempt.
+        await api.act(sid, "confirm")
+        assert len(await api.ok("GET", f"/webhooks/{hook['id']}/attempts")) == 1
+        assert len(endpoint.received) == 1
+    finally:
+        endpoint.hold.set()

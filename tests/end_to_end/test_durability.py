@@ -149,3 +149,40 @@ async def test_worker_killed_mid_delivery_loses_no_event(
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(30)
+
+
+async def test_worker_killed_mid_inline_attempt_loses_no_event(
+    temporal_client: Client, settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    """The first attempt is made inside the activity that wrote the event: killed there, the activity
+    runs again on the next worker, which finds the event written and attempts it again."""
+    queue, tenant = f"inline-{uuid.uuid4().hex[:8]}", f"dk-{uuid.uuid4().hex[:6]}"
+    row = webhooks.create(engine, tenant, receiver.url(tenant), [], "", datetime.now(UTC))
+    endpoint = receiver.endpoint(tenant, row.secret)
+    endpoint.hold = asyncio.Event()
+    first = spawn_worker(settings, queue)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        await eventually(lambda: polling(temporal_client, queue, first.pid), 60, "the first worker to poll")
+        start = SessionStart(
+            tenant=tenant, session_id=f"ses_{uuid.uuid4().hex[:12]}", cart_id="c", definition=WEB_ORDER
+        )
+        await SessionClient(temporal_client, queue, None).start(start)
+        # the creation's inline attempt is at the receiver, unanswered, well within its budget
+        await endpoint.wait_for(1, accepted_only=False)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        endpoint.hold.set()
+        second = spawn_worker(settings, queue)
+        assert await walk(temporal_client, tenant, start.session_id, ["confirm"]) == "CONFIRMED"
+        await endpoint.wait_for(2)
+        ids = [e.id for e in events.list_events(engine, tenant, subject=start.session_id)]
+        received = [d.webhook_id for d in endpoint.received]
+        assert len(ids) == 2 and received[0] == ids[0]
+        assert list(dict.fromkeys(received)) == ids  # at least once, in order
+        assert all(d.verified_with for d in endpoint.received)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)

@@ -1,4 +1,6 @@
-"""Webhook retries on the time-skipping server, with the default schedule (5 s, 5 min, 30 min, 2 h, ...)."""
+"""Webhook retries on the time-skipping server, with the default schedule (5 s, 5 min, 30 min, 2 h, ...).
+
+The stack here makes no first attempt inline (see `skipping_settings`) but in the handover test."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from clients.sessions import SessionClient
 from config.settings import Settings
+from domain import ids
 from domain.builtins import WEB_ORDER
 from domain.session import ActionRequest, SessionStart
 from storage import events, webhooks
 from storage.tables import WebhookAttemptRow
 from tests.receiver import Endpoint, Receiver
+from workers.worker import running_workers
 
 
 def hook(
@@ -124,3 +128,32 @@ async def test_an_endpoint_failing_for_five_days_is_disabled(
     assert timedelta(days=5) <= tried[-1].at - tried[0].at < timedelta(days=6)
     notices = events.list_events(engine, tenant, types=["endpoint.disabled"])
     assert [n.data["webhookId"] for n in notices] == [webhook_id]
+
+
+async def test_a_failed_inline_attempt_is_handed_over_numbered_and_waited_out(
+    time_skipping: WorkflowEnvironment, settings: Settings, engine: Engine, receiver: Receiver
+) -> None:
+    """The worker that committed the event made attempt 1 inline; the dispatcher makes attempt 2 after
+    the endpoint's Retry-After, and the subject's next event only after that."""
+    inline = settings.model_copy(
+        update={"task_queue": "skip-inline", "notifications_task_queue": "skip-inline-notify"}
+    )
+    assert inline.webhook_inline_ms > 0
+    tenant, webhook_id, endpoint = hook(engine, receiver, [(503, {"Retry-After": "120"}), (200, {})])
+    async with running_workers(time_skipping.client, engine, inline):
+        await session(time_skipping, inline, tenant, ["confirm"])
+        assert [(d.body["sequence"], d.answered) for d in endpoint.received] == [(1, 503)]  # inline
+        await time_skipping.sleep(timedelta(minutes=5))
+        await endpoint.wait_for(2)
+        history = await time_skipping.client.get_workflow_handle(
+            ids.dispatcher_workflow_id(tenant, webhook_id, 0)
+        ).fetch_history()
+    assert [(d.body["sequence"], d.answered) for d in endpoint.received] == [(1, 503), (1, 200), (2, 200)]
+    tried = attempts(engine, tenant, webhook_id)
+    assert [(a.attempt, a.outcome) for a in tried] == [(1, "failed"), (2, "delivered"), (1, "delivered")]
+    timers = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+        for e in history.events
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert timers[0] == timedelta(seconds=120)  # the Retry-After, counted from the handover
