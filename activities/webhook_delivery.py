@@ -35,7 +35,7 @@ from egress.http import Egress
 from egress.urls import EgressError
 from storage import webhooks
 from storage.engine import session_scope
-from storage.tables import WebhookAttemptRow, WebhookRow
+from storage.tables import WebhookRow
 
 log = structlog.get_logger(__name__)
 USER_AGENT = "fulfillment-webhooks/1"
@@ -69,7 +69,7 @@ class WebhookActivities:
     ) -> None:
         self._engine, self._egress, self._publisher = engine, Egress(http, allow_private), publisher
         # A dispatcher's attempts in one workflow task read together and settle together.
-        self.next_up: Batched[tuple[str, str, str], webhooks.NextUp] = Batched(self._read_next_up)
+        self.next_up: Batched[webhooks.Wanted, webhooks.NextUp] = Batched(self._read_next_up)
         self._settle: Batched[Settlement, tuple[Outcome, Event | None]] = Batched(self._settle_all)
 
     @activity.defn(name="webhook_pending")
@@ -86,7 +86,7 @@ class WebhookActivities:
         The attempt number continues the event's count when the dispatcher says it is between
         attempts of that very event; an event handled meanwhile (recovered, given up) starts anew.
         """
-        found = await self.next_up((request.tenant, request.webhook_id, request.subject))
+        found = await self.next_up(webhooks.Wanted(request.tenant, request.webhook_id, request.subject))
         if found.hook is None:
             return AttemptOutcome(enabled=False)
         if not found.pending.events:
@@ -162,7 +162,7 @@ class WebhookActivities:
             outcome=outcome, status_code=status, retry_after_seconds=retry_after, duration_ms=duration_ms
         )
 
-    def _read_next_up(self, wanted: list[tuple[str, str, str]]) -> list[webhooks.NextUp]:
+    def _read_next_up(self, wanted: list[webhooks.Wanted]) -> list[webhooks.NextUp]:
         return webhooks.next_up(self._engine, wanted)
 
     def _settle_all(self, settlements: list[Settlement]) -> list[tuple[Outcome, Event | None]]:
@@ -234,7 +234,7 @@ class FirstAttempts:
 
     async def _inline(self, event: Event, endpoint: tuple[str, str]) -> tuple[bool, Handover | None]:
         tenant, webhook_id = endpoint
-        found = await self._hooks.next_up((tenant, webhook_id, event.subject))
+        found = await self._hooks.next_up(webhooks.Wanted(tenant, webhook_id, event.subject, newest=event))
         if found.hook is None:
             return True, None  # disabled or deleted meanwhile: nothing to deliver
         first = found.pending.events[0] if found.pending.events else None
@@ -267,41 +267,50 @@ class FirstAttempts:
 def _settle_one(s: Session, settled: Settlement) -> tuple[Outcome, Event | None]:
     request, status = settled.request, settled.status
     event, now = request.event, request.now
-    hook = s.get(WebhookRow, (request.tenant, request.webhook_id))
-    if hook is None:
+    state = webhooks.endpoint_state(s, request.tenant, request.webhook_id)
+    if state is None:
         return "disabled", None
+    enabled, failing_since = state
     delivered = status is not None and 200 <= status < 300
     outcome: Outcome = "delivered" if delivered else "failed"
     disabled = None
     if delivered:
-        hook.failing_since = None
-        webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
-    elif not hook.enabled:
-        outcome = "disabled"  # by another attempt settled in this transaction
+        if failing_since is not None:
+            webhooks.set_failing_since(s, request.tenant, request.webhook_id, None)
+        webhooks.mark_handled(s, request.tenant, request.webhook_id, event.subject, event.sequence)
+    elif not enabled:
+        outcome = "disabled"  # meanwhile, or by another attempt settled in this transaction
     elif status == 410:
-        outcome, disabled = "disabled", webhooks.disable(s, hook, "the endpoint answered 410 Gone", now)
+        reason = "the endpoint answered 410 Gone"
+        outcome, disabled = (
+            "disabled",
+            webhooks.disable_now(s, request.tenant, request.webhook_id, reason, now),
+        )
     else:
-        hook.failing_since = hook.failing_since or now
-        since = webhooks.aware(hook.failing_since)
+        if failing_since is None:
+            webhooks.set_failing_since(s, request.tenant, request.webhook_id, now)
+        since = webhooks.aware(failing_since or now)
         if now - since >= timedelta(days=FAILING_LIMIT_DAYS):
             reason = f"the endpoint has failed continuously since {since.isoformat()}"
-            outcome, disabled = "disabled", webhooks.disable(s, hook, reason, now)
+            outcome = "disabled"
+            disabled = webhooks.disable_now(s, request.tenant, request.webhook_id, reason, now)
         elif request.final:
             outcome = "gave_up"
-            webhooks.mark_handled(s, request.tenant, hook.id, event.subject, event.sequence)
-    s.add(
-        WebhookAttemptRow(
-            tenant_id=request.tenant,
-            webhook_id=hook.id,
-            event_id=event.id,
-            event_type=event.type,
-            attempt=request.attempt,
-            outcome=outcome,
-            status_code=status,
-            response_excerpt=settled.excerpt,
-            error=settled.error,
-            duration_ms=settled.duration_ms,
-            at=now,
-        )
+            webhooks.mark_handled(s, request.tenant, request.webhook_id, event.subject, event.sequence)
+    webhooks.log_attempt(
+        s,
+        {
+            "tenant_id": request.tenant,
+            "webhook_id": request.webhook_id,
+            "event_id": event.id,
+            "event_type": event.type,
+            "attempt": request.attempt,
+            "outcome": outcome,
+            "status_code": status,
+            "response_excerpt": settled.excerpt,
+            "error": settled.error,
+            "duration_ms": settled.duration_ms,
+            "at": now,
+        },
     )
     return outcome, disabled

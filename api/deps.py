@@ -28,10 +28,12 @@ from storage.network import NetworkCache
 from storage.tenants import Principal
 
 
-def _state(name: str) -> Callable[[Request], Any]:
-    """A dependency that hands out one of the objects the app's lifespan put on `app.state`."""
+def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency that hands out one of the objects the app's lifespan put on `app.state`.
+    Async, as every dependency here: FastAPI runs a plain `def` one in its thread pool, a thread hop
+    per dependency per request."""
 
-    def get(request: Request) -> Any:
+    async def get(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     return get
@@ -116,7 +118,7 @@ class Page:
     offset: int
 
 
-def page(
+async def page(
     limit: Annotated[int, Query(ge=1, le=500, description="Items per page (at most 500).")] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_INT, description="Items to skip.")] = 0,
 ) -> Page:

@@ -10,14 +10,17 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy import and_, bindparam
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from domain.events import EndpointDisabledData, Event, WebhookTestData, wanted_by
 from storage import events
 from storage import secrets as at_rest
-from storage.engine import fetch, session_scope
+from storage.engine import fetch, prepared, session_scope
 from storage.secrets import Keyring
 from storage.tables import EventRow, WebhookAttemptRow, WebhookProgressRow, WebhookRow
 
@@ -182,16 +185,55 @@ class Pending:
     more: bool = False  # the read stopped at `limit`
 
 
+WEBHOOKS = WebhookRow.__table__  # type: ignore[attr-defined]
+PROGRESS = WebhookProgressRow.__table__  # type: ignore[attr-defined]
+EVENTS = EventRow.__table__  # type: ignore[attr-defined]
+ATTEMPTS = WebhookAttemptRow.__table__  # type: ignore[attr-defined]
+
+# Core statements, not the ORM: these run for every delivery attempt.
+_ENDPOINT = (
+    sa_select(*WEBHOOKS.c, PROGRESS.c.last_sequence)
+    .select_from(
+        WEBHOOKS.outerjoin(
+            PROGRESS,
+            and_(
+                PROGRESS.c.tenant_id == WEBHOOKS.c.tenant_id,
+                PROGRESS.c.webhook_id == WEBHOOKS.c.id,
+                PROGRESS.c.subject == bindparam("subject"),
+            ),
+        )
+    )
+    .where(WEBHOOKS.c.tenant_id == bindparam("tenant"), WEBHOOKS.c.id == bindparam("webhook"))
+)
+_AFTER = (
+    sa_select(EVENTS)
+    .where(
+        EVENTS.c.tenant_id == bindparam("tenant"),
+        EVENTS.c.subject == bindparam("subject"),
+        EVENTS.c.sequence > bindparam("after"),
+        EVENTS.c.cursor > bindparam("start"),
+    )
+    .order_by(EVENTS.c.sequence)
+    .limit(bindparam("batch"))
+)
+
+
 def pending(engine: Engine, tenant: str, webhook_id: str, subject: str, limit: int = 50) -> Pending:
     """Up to `limit` of the subject's events this webhook takes and has not handled, in sequence order.
 
     Events of types it does not take are passed over (never marked), however many come first.
     """
-    with session_scope(engine) as s:
-        row = s.get(WebhookRow, (tenant, webhook_id))
-        if row is None or not row.enabled:
-            return Pending(False, [])
-        return _pending_in(s, row, subject, limit)
+    return next_up(engine, [Wanted(tenant, webhook_id, subject)], limit)[0].pending
+
+
+@dataclass(frozen=True)
+class Wanted:
+    tenant: str
+    webhook_id: str
+    subject: str
+    # The event just committed, when the caller has it: if the subject has nothing before it, it
+    # is the first pending one without reading the log.
+    newest: Event | None = None
 
 
 @dataclass(frozen=True)
@@ -201,42 +243,48 @@ class NextUp:
 
 
 def next_up(
-    engine: Engine, wanted: list[tuple[str, str, str]], limit: int = 2, keyring: Keyring | None = None
+    engine: Engine, wanted: list[Wanted], limit: int = 2, keyring: Keyring | None = None
 ) -> list[NextUp]:
-    """For each (tenant, webhook, subject): the endpoint and up to `limit` of the subject's pending
-    events, all in one read (the attempts of a dispatcher's workflow task read together)."""
-    hooks: dict[tuple[str, str], WebhookRow | None] = {}
+    """For each subject of a webhook: the endpoint and up to `limit` of the subject's pending events,
+    all in one connection (the attempts in flight in a worker read together)."""
+    hooks: dict[tuple[str, str], WebhookRow] = {}
     found: list[NextUp] = []
-    with session_scope(engine) as s:
-        for tenant, webhook_id, subject in wanted:
-            if (tenant, webhook_id) not in hooks:
-                row = s.get(WebhookRow, (tenant, webhook_id))
-                hooks[tenant, webhook_id] = _plain(row, keyring) if row and row.enabled else None
-            hook = hooks[tenant, webhook_id]
-            found.append(NextUp(hook, _pending_in(s, hook, subject, limit) if hook else Pending(False, [])))
+    with engine.connect() as conn:
+        for w in wanted:
+            row = conn.execute(_ENDPOINT, {"tenant": w.tenant, "webhook": w.webhook_id, "subject": w.subject})
+            endpoint = row.first()
+            if endpoint is None or not endpoint.enabled:
+                found.append(NextUp(None, Pending(False, [])))
+                continue
+            if (w.tenant, w.webhook_id) not in hooks:
+                fields = {k: v for k, v in endpoint._mapping.items() if k != "last_sequence"}
+                hooks[w.tenant, w.webhook_id] = _plain(WebhookRow(**fields), keyring)
+            hook, after = hooks[w.tenant, w.webhook_id], endpoint.last_sequence or 0
+            newest = w.newest
+            if newest is not None and after == newest.sequence - 1 and newest.cursor > hook.start_cursor:
+                found.append(NextUp(hook, Pending(True, [newest])))
+            else:
+                found.append(NextUp(hook, _pending_after(conn, hook, w.subject, after, limit)))
     return found
 
 
-def _pending_in(s: Session, row: WebhookRow, subject: str, limit: int) -> Pending:
+def _pending_after(conn: Connection, hook: WebhookRow, subject: str, after: int, limit: int) -> Pending:
     wanted: list[Event] = []
     batch = max(limit, 100)  # rows per read, so a long run of events it does not take costs few reads
-    progress = s.get(WebhookProgressRow, (row.tenant_id, row.id, subject))
-    after = progress.last_sequence if progress else 0
     while True:
-        rows = s.exec(
-            select(EventRow)
-            .where(
-                EventRow.tenant_id == row.tenant_id,
-                EventRow.subject == subject,
-                col(EventRow.sequence) > after,
-                col(EventRow.cursor) > row.start_cursor,
-            )
-            .order_by(col(EventRow.sequence))
-            .limit(batch)
+        rows = conn.execute(
+            _AFTER,
+            {
+                "tenant": hook.tenant_id,
+                "subject": subject,
+                "after": after,
+                "start": hook.start_cursor,
+                "batch": batch,
+            },
         ).all()
         for stored in rows:
-            event = events.to_event(stored)
-            if wanted_by(event.type, event.subject, row.id, row.event_types):
+            event = events.to_event(stored)  # type: ignore[arg-type]
+            if wanted_by(event.type, event.subject, hook.id, hook.event_types):
                 wanted.append(event)
             if len(wanted) == limit:
                 return Pending(True, wanted, more=True)
@@ -245,16 +293,60 @@ def _pending_in(s: Session, row: WebhookRow, subject: str, limit: int) -> Pendin
         after = rows[-1].sequence
 
 
+def _advance(insert: Any) -> Any:
+    """A subject's progress moved to a handled sequence, never back."""
+    statement = insert(PROGRESS)
+    return statement.on_conflict_do_update(
+        index_elements=["tenant_id", "webhook_id", "subject"],
+        set_={"last_sequence": statement.excluded.last_sequence},
+        where=PROGRESS.c.last_sequence < statement.excluded.last_sequence,
+    )
+
+
+_ADVANCE = prepared(_advance)
+
+
 def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
-    progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
-    if progress is None:
-        s.add(
-            WebhookProgressRow(
-                tenant_id=tenant, webhook_id=webhook_id, subject=subject, last_sequence=sequence
+    conn = s.connection()
+    conn.execute(
+        _ADVANCE(conn),
+        {"tenant_id": tenant, "webhook_id": webhook_id, "subject": subject, "last_sequence": sequence},
+    )
+
+
+def endpoint_state(s: Session, tenant: str, webhook_id: str) -> tuple[bool, datetime | None] | None:
+    """(enabled, failing_since) of a webhook, or None when it is gone."""
+    row = (
+        s.connection()
+        .execute(
+            sa_select(WEBHOOKS.c.enabled, WEBHOOKS.c.failing_since).where(
+                WEBHOOKS.c.tenant_id == tenant, WEBHOOKS.c.id == webhook_id
             )
         )
-    elif progress.last_sequence < sequence:
-        progress.last_sequence = sequence
+        .first()
+    )
+    return None if row is None else (bool(row.enabled), row.failing_since)
+
+
+def set_failing_since(s: Session, tenant: str, webhook_id: str, since: datetime | None) -> None:
+    s.connection().execute(
+        WEBHOOKS.update()
+        .where(WEBHOOKS.c.tenant_id == tenant, WEBHOOKS.c.id == webhook_id)
+        .values(failing_since=since)
+    )
+
+
+def log_attempt(s: Session, attempt: dict[str, Any]) -> None:
+    s.connection().execute(ATTEMPTS.insert(), attempt)
+
+
+def disable_now(s: Session, tenant: str, webhook_id: str, reason: str, now: datetime) -> Event:
+    """`disable`, for a transaction that has written with Core statements so far."""
+    row = _get(s, tenant, webhook_id)
+    s.refresh(row)
+    event = disable(s, row, reason, now)
+    s.flush()
+    return event
 
 
 def disable(s: Session, row: WebhookRow, reason: str, now: datetime) -> Event:

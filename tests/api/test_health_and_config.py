@@ -74,3 +74,15 @@ async def test_every_temporal_call_answers_503_when_no_worker_takes_it(
         assert placed.status == 200, placed.body  # starting needs no worker
         paid = await api.post(f"/api/orders/{placed.body['id']}/actions", {"name": "MARK_PAID"})
         assert paid.status == 503 and paid.body["errors"][0]["code"] == "NO_WORKER", paid.body
+
+
+async def test_every_answer_carries_the_request_id(api: ApiClient) -> None:
+    """The caller's `x-request-id` (logged with every line of the request), or a new one; on errors too."""
+    given = await api.get("/sessions?limit=1", headers={"x-request-id": "req-42"})
+    assert given.status == 200 and given.headers["x-request-id"] == "req-42"
+    fresh = await api.get("/sessions/ses_nope")
+    assert fresh.status == 404 and len(fresh.headers["x-request-id"]) == 32
+    other = await api.get("/sessions/ses_nope")
+    assert other.headers["x-request-id"] != fresh.headers["x-request-id"]
+    too_big = await api.post("/sessions", {"context": {"x": "y" * 2_000_000}})
+    assert too_big.status == 413 and too_big.headers["x-request-id"]
