@@ -42,6 +42,7 @@ SHORT_ROWS = 100  # nearer members considered when no pair of the short list cov
 LOOKAHEAD = 64  # the cheapest singles per unit, whose median prices what a set still lacks
 BOUNDED = 4  # bases whose complementing pairs are also searched under a bound (the most promising)
 FILLERS = 128  # the cheapest singles per unit, tried as the next member in `completed`
+LEAST_PASSES = 32  # up to this many picks per row, passes of argmin beat a partition (`_least`)
 
 
 @dataclass
@@ -282,8 +283,7 @@ def _most(gain: np.ndarray, count: int) -> np.ndarray:
     nearer holder (for equal units, nearer is cheaper). Gain and column make one distinct integer,
     so a single partition settles the ties too."""
     n = gain.shape[1]
-    count = min(count, n)
-    return np.argpartition(np.arange(n) - gain * n, count - 1, axis=1)[:, :count]
+    return _least(np.arange(n) - gain * n, min(count, n))
 
 
 def _cheapest(values: np.ndarray, count: int) -> np.ndarray:
@@ -293,7 +293,23 @@ def _cheapest(values: np.ndarray, count: int) -> np.ndarray:
     n = values.shape[1]
     count = min(count, n)
     key = values.astype(np.float32).view(np.int32).astype(np.int64) * n + np.arange(n)
-    return np.argpartition(key, count - 1, axis=1)[:, :count]
+    return _least(key, count)
+
+
+def _least(key: np.ndarray, count: int) -> np.ndarray:
+    """[b, count] column indices of each row's `count` smallest keys (distinct integers); `key` is
+    scratch. Up to `LEAST_PASSES`, passes of argmin: one runs over all rows at once, where a row-wise
+    argpartition does not (on [32, 2000]: 6 picks in 0.07 ms, against 0.6 ms)."""
+    if count > LEAST_PASSES:
+        return np.argpartition(key, count - 1, axis=1)[:, :count]
+    rows = np.arange(len(key))
+    picked = np.empty((len(key), count), dtype=np.int64)
+    done = np.iinfo(key.dtype).max
+    for i in range(count):
+        best = np.argmin(key, axis=1)
+        picked[:, i] = best
+        key[rows, best] = done
+    return picked
 
 
 def _compact(mask: np.ndarray, pad: int) -> np.ndarray:
