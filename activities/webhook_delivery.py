@@ -186,7 +186,7 @@ class FirstAttempts:
     Not inline (the dispatcher's at once): an endpoint that is failing, that failed inline (an
     error, or no answer within the budget) or answered slower than a quarter of the budget in this
     worker in the last `PAUSE` seconds, that had `concurrency` inline attempts in flight here for
-    the whole budget, or whose subject has an earlier event pending (its order is the dispatcher's).
+    a quarter of the budget, or whose subject has an earlier event pending (its order is the dispatcher's).
     An inline attempt that fails is handed over as attempt 1, its retry after the schedule's first
     wait."""
 
@@ -212,16 +212,17 @@ class FirstAttempts:
         endpoint = (event.tenant, webhook_id)
         if self._paused.get(endpoint, 0.0) > time.monotonic():
             return False, None
+        deadline = time.monotonic() + self._budget  # the slot's wait and the attempt, together
         slots = self._slots.setdefault(endpoint, asyncio.Semaphore(self._concurrency))
         self._users[endpoint] = self._users.get(endpoint, 0) + 1
         try:
             try:
-                async with asyncio.timeout(self._budget):
+                async with asyncio.timeout(self._budget / SLOW):
                     await slots.acquire()
             except TimeoutError:
                 return False, None  # the endpoint is busy with this worker's attempts: its dispatcher's
             try:
-                return await self._inline(event, endpoint)
+                return await self._inline(event, endpoint, deadline)
             finally:
                 slots.release()
         except Exception as e:  # the dispatcher will do it; the action must not fail for a webhook
@@ -232,7 +233,9 @@ class FirstAttempts:
             if not self._users[endpoint]:
                 del self._users[endpoint], self._slots[endpoint]
 
-    async def _inline(self, event: Event, endpoint: tuple[str, str]) -> tuple[bool, Handover | None]:
+    async def _inline(
+        self, event: Event, endpoint: tuple[str, str], deadline: float
+    ) -> tuple[bool, Handover | None]:
         tenant, webhook_id = endpoint
         found = await self._hooks.next_up(webhooks.Wanted(tenant, webhook_id, event.subject, newest=event))
         if found.hook is None:
@@ -246,9 +249,9 @@ class FirstAttempts:
             event=event,
             attempt=1,
             final=not self._schedule,
-            now=event.occurred_at,  # the writer's clock (workflow time), as its dispatcher's would be
+            now=datetime.now(UTC),
         )
-        result = await self._hooks.attempt(found.hook, request, timeout=self._budget)
+        result = await self._hooks.attempt(found.hook, request, timeout=max(deadline - time.monotonic(), 0.0))
         if result.outcome == "failed" or (result.duration_ms or 0) > self._budget * 1000 / SLOW:
             self._pause(endpoint)
         if result.outcome != "failed":

@@ -23,6 +23,7 @@ from domain.errors import (
     Unprocessable,
     kind_of,
 )
+from domain.model import HTTP_URL
 from domain.process import field_path
 
 log = structlog.get_logger(__name__)
@@ -147,6 +148,13 @@ def _methods(request: Request) -> list[str]:
     ]
 
 
+def _message(error: Any) -> str:
+    """Pydantic's message, but a URL's pattern (a long regex) said in words."""
+    if error.get("type") == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == HTTP_URL:
+        return "must be an absolute http(s) URL: a host name or IPv4 address, an optional port, a path"
+    return str(error.get("msg", "invalid"))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Unauthenticated)
     async def _unauthenticated(_: Request, exc: Unauthenticated) -> JSONResponse:
@@ -166,7 +174,7 @@ def install(app: FastAPI) -> None:
                 continue
             loc = tuple(e.get("loc", ()))
             where = loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc
-            errors.append(FieldError("VALIDATION_ERROR", e.get("msg", "invalid"), field_path(where) or None))
+            errors.append(FieldError("VALIDATION_ERROR", _message(e), field_path(where) or None))
         return problem(400, "Bad request", errors)
 
     @app.exception_handler(HTTPException)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 # The largest integer the API takes anywhere: what a 32-bit database column holds on every backend.
@@ -43,6 +44,16 @@ JsonObject = Annotated[
     AfterValidator(_bounded),
     Field(description=f"A JSON object: at most {JSON_MAX_BYTES} bytes and {JSON_MAX_DEPTH} levels deep."),
 ]
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time string, such as 2026-11-28T09:00:00Z")
+    return value
+
+
+# A date-time a caller gives: pydantic would read a number as seconds since 1970, silently.
+Timestamp = Annotated[datetime, BeforeValidator(_text)]
 
 
 class CamelModel(BaseModel):

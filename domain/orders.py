@@ -22,7 +22,7 @@ from pydantic import Field, field_validator
 
 from domain.errors import Conflict, DomainError, FieldError, Unprocessable
 from domain.ids import order_line_id, order_process_id
-from domain.model import MAX_INT, CamelModel
+from domain.model import MAX_INT, CamelModel, Timestamp
 
 ACTIVE = ("OPEN", "LOCKED", "PROMISED", "NOT_ROUTABLE")
 # Set by the service, never by a client: a request naming one is refused (no mass assignment).
@@ -68,7 +68,7 @@ class OrderCreate(Flexible):
 
     consumer: Consumer | None = None
     tenant_order_id: str = Field(min_length=1, max_length=200)
-    order_date: datetime | None = None
+    order_date: Timestamp | None = None
     order_line_items: list[LineItem] = Field(
         min_length=1,
         max_length=500,
@@ -81,7 +81,7 @@ class OrderCreate(Flexible):
     payment_status: Literal["PENDING", "PAID"] = "PENDING"
     payment_method: str | None = Field(None, max_length=100)
     custom_attributes: dict[str, Any] = Field(default_factory=dict)
-    preferred_handling_time: datetime | None = None
+    preferred_handling_time: Timestamp | None = None
 
     @field_validator("order_line_items")
     @classmethod
@@ -102,7 +102,7 @@ class OrderPatch(CamelModel):
     version: int = Field(ge=1, le=MAX_INT)
     comment: str | None = Field(None, max_length=2000)
     custom_attributes: dict[str, Any] | None = None
-    preferred_handling_time: datetime | None = None
+    preferred_handling_time: Timestamp | None = None
     order_line_items: list[LinePatch] | None = None
 
 

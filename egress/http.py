@@ -9,6 +9,7 @@ still starts TLS with the URL's hostname.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
@@ -102,18 +103,18 @@ class Egress:
         timeout: float | None = None,  # noqa: ASYNC109 (per request: aiohttp's, on connecting and reading)
     ) -> Reply:
         """POST to a checked address of `url`; a 3xx is returned as it is, never followed. `timeout`
-        (seconds) replaces the default 15 s."""
-        target = await check_url(url, self.allow_private, self.resolve)
-        sent = {**(headers or {}), "Host": target.host_header}
-        limit = TIMEOUT if timeout is None else aiohttp.ClientTimeout(total=timeout)
-        *others, last = target.addresses
+        (seconds) bounds all of it, the host's lookup included, instead of the exchange's 15 s."""
         with safe_errors():
-            for address in others:
-                try:
-                    return await self._post(target, address, sent, data, json, limit)
-                except aiohttp.ClientConnectorError:
-                    continue  # the next checked address, as aiohttp would try the next resolved one
-            return await self._post(target, last, sent, data, json, limit)
+            async with asyncio.timeout(timeout):
+                target = await check_url(url, self.allow_private, self.resolve)
+                sent = {**(headers or {}), "Host": target.host_header}
+                *others, last = target.addresses
+                for address in others:
+                    try:
+                        return await self._post(target, address, sent, data, json, TIMEOUT)
+                    except aiohttp.ClientConnectorError:
+                        continue  # the next checked address, as aiohttp would try the next resolved one
+                return await self._post(target, last, sent, data, json, TIMEOUT)
 
     async def _post(
         self,

@@ -8,6 +8,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from config.settings import Settings
 from fulfillment.logs import configure_logging
 
@@ -37,7 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_parser("generate-key", help="print a new key for FULFILLMENT_SECRET_KEY")
     args = parser.parse_args(argv)
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as e:  # a bad FULFILLMENT_* value: name the variable, no traceback
+        for error in e.errors():
+            name = "FULFILLMENT_" + "_".join(str(part) for part in error["loc"]).upper()
+            print(f"{name}: {error['msg']} (given {error.get('input')!r})", file=sys.stderr)
+        return 2
     configure_logging(settings.log_format, settings.log_level)
     if args.command == "dev":
         from fulfillment.dev import run_dev

@@ -17,7 +17,7 @@ from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.errors import Conflict, DomainError
 from domain.events import FILTERS, known_filter
-from domain.model import HTTP_URL, MAX_INT, CamelModel
+from domain.model import HTTP_URL, MAX_INT, CamelModel, Timestamp
 from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
@@ -107,7 +107,7 @@ class Attempt(CamelModel):
 
 
 class Recover(CamelModel):
-    since: datetime = Field(description=f"Events since this time (at most {RECOVER_DAYS} days back).")
+    since: Timestamp = Field(description=f"Events since this time (at most {RECOVER_DAYS} days back).")
     after_cursor: int = Field(0, ge=0, le=MAX_INT, description="The `nextCursor` of the previous call.")
 
 

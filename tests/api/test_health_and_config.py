@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 
@@ -86,3 +89,19 @@ async def test_every_answer_carries_the_request_id(api: ApiClient) -> None:
     assert other.headers["x-request-id"] != fresh.headers["x-request-id"]
     too_big = await api.post("/sessions", {"context": {"x": "y" * 2_000_000}})
     assert too_big.status == 413 and too_big.headers["x-request-id"]
+
+
+def test_a_bad_setting_is_named_by_its_variable_without_a_traceback() -> None:
+    bad = {**os.environ, "FULFILLMENT_WEBHOOK_INLINE_MS": "-5", "FULFILLMENT_API_PORT": "http"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fulfillment.cli", "worker"],
+        env=bad,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert any(line.startswith("FULFILLMENT_WEBHOOK_INLINE_MS: ") and "-5" in line for line in lines)
+    assert any(line.startswith("FULFILLMENT_API_PORT: ") for line in lines)
+    assert "Traceback" not in done.stderr
