@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
@@ -212,6 +213,28 @@ def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
     first = first_of_each(plans, len(p.loc))
     order = order[first]
     return Batch(plans[first], remaining[order], unfulfilled[order], cost[order])
+
+
+def evaluate_singles(p: Problem) -> tuple[Batch, np.ndarray]:
+    """`evaluate_many` of every holder alone, and the units each covers: the search's first level,
+    on every request. Alone, a holder takes what it can; the holders that take nothing are one
+    plan (the empty one); no sort of members and no search for repeated sets."""
+    h = len(p.loc)
+    take = np.minimum(p.stock, p.qty)  # [h, m]
+    covers = take.sum(axis=1)
+    used = covers > 0
+    units = covers.astype(float)
+    cost = p.profile.shipment_cost * used + units * p.unit_cost
+    eta: Any = np.where(used, p.eta, 0.0)  # rank_key takes numbers and columns alike
+    priority: Any = np.where(used, p.padded[3][:h], 0.0)
+    unfulfilled = int(p.qty.sum()) - covers
+    key = rank_key(unfulfilled, 0, cost, eta, priority, p.profile)
+    order = np.lexsort(tuple(np.broadcast_to(k, (h,)) for k in reversed(key)))
+    idle = np.nonzero(~used[order])[0]
+    order = order[np.sort(np.concatenate([np.nonzero(used[order])[0], idle[:1]]))]
+    plans = np.where(used[order], order, h)[:, None]
+    remaining = p.qty[None, :] - take[order]
+    return Batch(plans, remaining, unfulfilled[order], cost[order]), covers
 
 
 def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
@@ -528,9 +551,9 @@ def search(p: Problem, limit: int = 10) -> Found:
         return Found([evaluate(p, ())], 1)
     # No plan can leave fewer units unfulfilled than the eligible stock does.
     floor = int(np.maximum(p.qty - p.stock.sum(axis=0), 0).sum())
-    capped = np.minimum(p.stock, p.qty)
-    price = (p.profile.shipment_cost + capped.sum(axis=1) * p.unit_cost) / np.maximum(capped.sum(axis=1), 1)
-    levels = [evaluate_many(p, np.arange(h)[:, None])]
+    singles, covers = evaluate_singles(p)
+    price = (p.profile.shipment_cost + covers * p.unit_cost) / np.maximum(covers, 1)
+    levels = [singles]
     per_unit = float(np.median(np.sort(price)[:LOOKAHEAD]))
     fillers = np.argsort(price)[:FILLERS]
     if p.profile.max_split >= 1:  # pairs even when a single does: they are the alternatives

@@ -8,7 +8,15 @@ import pytest
 from domain.sourcing import exact
 from domain.sourcing.engine import prepare
 from domain.sourcing.model import SourcingProfile
-from domain.sourcing.search import Problem, coverage, evaluate, evaluate_many, first_of_each, search
+from domain.sourcing.search import (
+    Problem,
+    coverage,
+    evaluate,
+    evaluate_many,
+    evaluate_singles,
+    first_of_each,
+    search,
+)
 from domain.sourcing.synthetic import WHEN, network, order
 
 
@@ -160,3 +168,16 @@ def test_the_search_finds_the_milp_optimum_where_it_once_missed_it(
     reference = exact.solve_everywhere(p, time_limit=30)
     assert reference.proven
     assert mine.key[:3] == pytest.approx(reference.best.key[:3])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_singles_level_is_the_batched_evaluation_of_every_holder_alone(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    kind = ("dc_rich", "stores_only")[seed % 2]
+    net = network(rng, 400, kind, (0.05, 0.2, 0.6)[seed % 3])
+    p, *_ = prepare(net, order(rng, 8 + seed), SourcingProfile(), WHEN)
+    fast, covers = evaluate_singles(p)
+    full = evaluate_many(p, np.arange(len(p.loc))[:, None])
+    for name in ("sets", "remaining", "unfulfilled", "cost"):
+        assert np.array_equal(getattr(fast, name), getattr(full, name)), name
+    assert np.array_equal(covers, np.minimum(p.stock, p.qty).sum(axis=1))
