@@ -78,7 +78,7 @@ def prepare(
     per_unit = profile.shipment_cost / np.maximum(coverage, 1) + near * profile.cost_per_unit_km
     holds = sub > 0
     # For every SKU at once: how many holders of it are as near.
-    nth = np.cumsum(holds, axis=0, dtype=np.int32)
+    nth = np.cumsum(np.ascontiguousarray(holds.T), axis=1, dtype=np.int32).T  # along rows: 3x quicker
     h = len(idx)
     # Partitions, not sorts: only the first few of each view are kept (more coverage first, the
     # nearer on ties, as position and coverage make one distinct key).
