@@ -1,9 +1,10 @@
 """Group commit for activities: the database calls that concurrent activities make while one batch
 is in the database are run together as the next batch, in one thread hop and one transaction.
 
-Why: a busy dispatcher runs up to `concurrency` attempts at once, each with a read and a write. One
-transaction per call queued them behind each other on the worker's database threads (SQLite takes
-one writer at a time), and that queue, not the HTTP calls, set how fast an endpoint was served.
+Why: a busy dispatcher runs up to `concurrency` attempts at once, and concurrent actions make their
+inline first attempts at once, each attempt with a read and a write. One transaction per call queued
+them behind each other on the worker's database threads (SQLite takes one writer at a time), and
+that queue, not the HTTP calls, set how fast an endpoint was served.
 Nothing waits to fill a batch: a call made while the database is idle goes at once.
 """
 

@@ -341,10 +341,9 @@ def log_attempt(s: Session, attempt: dict[str, Any]) -> None:
 
 
 def disable_now(s: Session, tenant: str, webhook_id: str, reason: str, now: datetime) -> Event:
-    """`disable`, for a transaction that has written with Core statements so far."""
-    row = _get(s, tenant, webhook_id)
-    s.refresh(row)
-    event = disable(s, row, reason, now)
+    """`disable` in a transaction of Core statements: flushed at once, so that the reads that follow
+    in it (other attempts settled together) see the endpoint disabled."""
+    event = disable(s, _get(s, tenant, webhook_id), reason, now)
     s.flush()
     return event
 

@@ -1,5 +1,10 @@
 """Webhook delivery: one long-lived dispatcher per endpoint, delivering many subjects at once.
 
+It delivers what the inline first attempt (`activities.webhook_delivery.FirstAttempts`, made by the
+worker that wrote the event) did not: retries on the schedule, events behind a pending one, and every
+event of an endpoint that is failing, slow or busy, or when FULFILLMENT_WEBHOOK_INLINE_MS is 0. The
+measurements below are from before the inline attempt, when every event came this way.
+
 Each subject (a session, an order) is a lane: its events go out one at a time in sequence order,
 each until it succeeds or is given up, while other subjects' lanes go on; a lane waiting out a
 backoff holds no HTTP slot. Pokes only say "this subject has more": each attempt reads the subject's
