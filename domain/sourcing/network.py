@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -32,6 +33,11 @@ class Network:
     hour_groups: np.ndarray  # group id per location
     groups: list[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]]
     stock: dict[str, np.ndarray] = field(default_factory=dict)  # sku -> available per location
+
+    @cached_property
+    def cos_lat(self) -> np.ndarray:
+        """Per location, for every distance asked of this network."""
+        return np.cos(self.lat)
 
     @property
     def size(self) -> int:
@@ -86,10 +92,7 @@ class Network:
     def distances_km(self, latitude: float, longitude: float) -> np.ndarray:
         """Great-circle distance from every location to a point (haversine)."""
         lat, lon = np.radians(latitude), np.radians(longitude)
-        a = (
-            np.sin((self.lat - lat) / 2) ** 2
-            + np.cos(self.lat) * np.cos(lat) * np.sin((self.lon - lon) / 2) ** 2
-        )
+        a = np.sin((self.lat - lat) / 2) ** 2 + self.cos_lat * np.cos(lat) * np.sin((self.lon - lon) / 2) ** 2
         return 2 * EARTH_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
     def open_at(self, when: datetime) -> np.ndarray:

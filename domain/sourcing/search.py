@@ -80,8 +80,11 @@ class Problem:
         """[t, w, h] uint64: bit j of word j // 64 is set where a holder has more than t units of SKU
         j, for t below the largest line (none past 8 units: see `coverage`)."""
         top = int(self.qty.max(initial=0))
-        above = self.stock[None, :, :] > np.arange(top if top <= 8 else 0)[:, None, None]
-        return packed(above).transpose(0, 2, 1).copy()
+        h, m = self.stock.shape
+        stock = np.zeros((h, -(-m // 8) * 8), dtype=self.stock.dtype)  # padded once, not per threshold
+        stock[:, :m] = self.stock
+        above = stock[None, :, :] > np.arange(top if top <= 8 else 0)[:, None, None]
+        return _words(above).transpose(0, 2, 1).copy()
 
     def restricted(self) -> Problem:
         """The same problem over the pool only (what the exact solver works on)."""
@@ -215,26 +218,42 @@ def evaluate_many(p: Problem, sets: np.ndarray) -> Batch:
     return Batch(plans[first], remaining[order], unfulfilled[order], cost[order])
 
 
-def evaluate_singles(p: Problem) -> tuple[Batch, np.ndarray]:
-    """`evaluate_many` of every holder alone, and the units each covers: the search's first level,
-    on every request. Alone, a holder takes what it can; the holders that take nothing are one
-    plan (the empty one); no sort of members and no search for repeated sets."""
+@dataclass
+class Singles:
+    """The search's first level: every holder alone, as far as the search looks at it."""
+
+    batch: Batch  # the best `best` by rank and the cheapest per unit, in rank order
+    covers: np.ndarray  # [h] units each holder covers alone
+    price: np.ndarray  # [h] what each holder costs per unit it covers
+
+
+def evaluate_singles(p: Problem, best: int, cheapest: int) -> Singles:
+    """`evaluate_many` of every holder alone, kept to the rows the search reads: the `best` by rank
+    and every holder as cheap per unit as the `cheapest`-th (ties included, so that a pick among
+    them by price and then rank is the same as among all). On every request, so no full sort: the
+    rows that may rank among the best are those as good on the key's first column as the
+    `best`-th, and only they are sorted. Alone, a holder takes what it can; the holders that take
+    nothing are one plan (the empty one); no sort of members and no search for repeated sets."""
     h = len(p.loc)
     take = np.minimum(p.stock, p.qty)  # [h, m]
     covers = take.sum(axis=1)
     used = covers > 0
-    units = covers.astype(float)
-    cost = p.profile.shipment_cost * used + units * p.unit_cost
+    price = (p.profile.shipment_cost + covers * p.unit_cost) / np.maximum(covers, 1)
+    cost = p.profile.shipment_cost * used + covers * p.unit_cost
+    unfulfilled = int(p.qty.sum()) - covers
     eta: Any = np.where(used, p.eta, 0.0)  # rank_key takes numbers and columns alike
     priority: Any = np.where(used, p.padded[3][:h], 0.0)
-    unfulfilled = int(p.qty.sum()) - covers
-    key = rank_key(unfulfilled, 0, cost, eta, priority, p.profile)
-    order = np.lexsort(tuple(np.broadcast_to(k, (h,)) for k in reversed(key)))
+    key = [np.broadcast_to(k, (h,)) for k in rank_key(unfulfilled, 0, cost, eta, priority, p.profile)]
+    rows = key[0] <= np.partition(key[0], min(best, h) - 1)[min(best, h) - 1]
+    cheap = np.where(used, price, np.inf)
+    rows |= cheap <= np.partition(cheap, min(cheapest, h) - 1)[min(cheapest, h) - 1]
+    rows = np.nonzero(rows)[0]
+    order = rows[np.lexsort(tuple(k[rows] for k in reversed(key)))]
     idle = np.nonzero(~used[order])[0]
     order = order[np.sort(np.concatenate([np.nonzero(used[order])[0], idle[:1]]))]
     plans = np.where(used[order], order, h)[:, None]
-    remaining = p.qty[None, :] - take[order]
-    return Batch(plans, remaining, unfulfilled[order], cost[order]), covers
+    batch = Batch(plans, p.qty[None, :] - take[order], unfulfilled[order], cost[order])
+    return Singles(batch, covers, price)
 
 
 def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
@@ -249,12 +268,26 @@ def first_of_each(rows: np.ndarray, pad: int) -> np.ndarray:
     return np.sort(first)
 
 
+_GATHER = np.uint64(0x0102040810204080)  # moves the low bit of each byte of a word into its top byte
+
+
 def packed(masks: np.ndarray) -> np.ndarray:
     """[..., m] booleans as [..., w] uint64 words (bit j of word j // 64 is SKU j)."""
-    octets = np.packbits(masks, axis=-1, bitorder="little")
-    out = np.zeros((*masks.shape[:-1], -(-octets.shape[-1] // 8) * 8), dtype=np.uint8)
-    out[..., : octets.shape[-1]] = octets
-    return out.view("<u8")
+    m = masks.shape[-1]
+    padded = np.zeros((*masks.shape[:-1], -(-m // 8) * 8), dtype=bool)
+    padded[..., :m] = masks
+    return _words(padded)
+
+
+def _words(padded: np.ndarray) -> np.ndarray:
+    """`packed`, for booleans whose last axis is padded to a multiple of 8. Eight booleans read as
+    one word and multiplied by `_GATHER` give their eight bits in its top byte: twice as quick as
+    `np.packbits` along a short axis, which goes row by row."""
+    octets = (padded.view(np.uint64) * _GATHER) >> np.uint64(56)  # [..., m / 8]
+    out = np.zeros((*padded.shape[:-1], -(-octets.shape[-1] // 8)), dtype=np.uint64)
+    for k in range(octets.shape[-1]):
+        out[..., k // 8] |= octets[..., k] << np.uint64(8 * (k % 8))
+    return out
 
 
 def coverage(p: Problem, wants: np.ndarray, holders: np.ndarray | None = None) -> np.ndarray:
@@ -433,17 +466,23 @@ def _bounded_pairs(
 
 
 def _complementing_pairs(
-    p: Problem, bases: np.ndarray, remaining: np.ndarray, top: int, bounded: int = 0
+    p: Problem,
+    bases: np.ndarray,
+    remaining: np.ndarray,
+    top: int,
+    bounded: int = 0,
+    gain: np.ndarray | None = None,
 ) -> np.ndarray:
     """Each base set joined by the `top` best pairs for what it leaves, pairs among the holders that
-    cover most of that remainder or cover it most cheaply."""
+    cover most of that remainder or cover it most cheaply. `gain`: `coverage` of `remaining`, where
+    the caller has it."""
     pad = len(p.loc)
     live = remaining.any(axis=1)
     bases, remaining = bases[live], remaining[live]
     k = min(RESIDUAL, pad)
     if not len(bases) or pad < 2:
         return np.empty((0, bases.shape[1] + 2), dtype=np.int64)
-    gain = coverage(p, remaining)  # [b, h]
+    gain = coverage(p, remaining) if gain is None else gain[live].copy()  # [b, h]
     rows, cols = np.nonzero(bases < pad)
     gain[rows, bases[rows, cols]] = 0
     per_unit = np.where(gain > 0, p.profile.shipment_cost / np.maximum(gain, 1) + p.unit_cost, np.inf)
@@ -521,20 +560,21 @@ def _candidates(p: Problem, sets: np.ndarray) -> list[Candidate]:
     cost = p.profile.shipment_cost * (units > 0).sum(axis=1) + (units * unit_costs[sets]).sum(axis=1)
     eta = np.where(units > 0, etas[sets], 0.0).max(axis=1, initial=0.0)
     priority = np.where(units > 0, priorities[sets], 0.0).sum(axis=1)
+    unfulfilled = remaining.sum(axis=1)
+    splits = np.maximum((sets < pad).sum(axis=1) - 1, 0)
+    # Keys by column, as `evaluate_many` ranks (one rounding for all rows, not one per row).
+    keys = zip(
+        *(
+            np.broadcast_to(k, (len(sets),)).tolist()
+            for k in rank_key(unfulfilled, splits, cost, eta, priority, p.profile)
+        ),
+        strict=True,
+    )
     out = []
-    for row, members in enumerate(sets.tolist()):
-        kept = [m for m in members if m < pad]
-        c = Candidate(
-            tuple(kept),
-            take[row, : len(kept)],
-            int(remaining[row].sum()),
-            float(cost[row]),
-            float(eta[row]),
-            tuple(kept),
-            float(priority[row]),
-        )
-        c.key = rank_key(c.unfulfilled, c.splits, c.cost, c.eta, c.priority, p.profile)
-        out.append(c)
+    for row, (members, key) in enumerate(zip(sets.tolist(), keys, strict=True)):
+        kept = tuple(m for m in members if m < pad)
+        args = int(unfulfilled[row]), float(cost[row]), float(eta[row]), kept, float(priority[row]), key
+        out.append(Candidate(kept, take[row, : len(kept)], *args))
     return out
 
 
@@ -551,14 +591,19 @@ def search(p: Problem, limit: int = 10) -> Found:
         return Found([evaluate(p, ())], 1)
     # No plan can leave fewer units unfulfilled than the eligible stock does.
     floor = int(np.maximum(p.qty - p.stock.sum(axis=0), 0).sum())
-    singles, covers = evaluate_singles(p)
-    price = (p.profile.shipment_cost + covers * p.unit_cost) / np.maximum(covers, 1)
-    levels = [singles]
+    singles = evaluate_singles(p, 4 * BEAM, SEEDS)
+    price = singles.price
+    levels = [singles.batch]
     per_unit = float(np.median(np.partition(price, min(LOOKAHEAD, h) - 1)[:LOOKAHEAD]))  # the same values
     fillers = np.argsort(price)[:FILLERS]
     if p.profile.max_split >= 1:  # pairs even when a single does: they are the alternatives
         levels.append(
-            evaluate_many(p, _complementing_pairs(p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, 1))
+            evaluate_many(
+                p,
+                _complementing_pairs(
+                    p, np.full((1, 1), h), p.qty[None, :], 4 * BEAM, 1, singles.covers[None, :]
+                ),
+            )
         )
     # With splits ranked right after units unfulfilled, a larger set helps only while units are left.
     splits_next = not p.profile.weights and p.profile.objective[:2] == ["unfulfilled", "splits"]

@@ -15,6 +15,7 @@ from domain.sourcing.search import (
     evaluate_many,
     evaluate_singles,
     first_of_each,
+    packed,
     search,
 )
 from domain.sourcing.synthetic import WHEN, network, order
@@ -55,6 +56,15 @@ def test_rows_are_told_apart_when_packed_and_when_too_wide_to_pack() -> None:
     assert first_of_each(rows, 9).tolist() == [0, 2, 3]
     wide = np.tile(rows, (1, 8))  # 24 columns: 10**24 does not fit in 63 bits
     assert first_of_each(wide, 9).tolist() == [0, 2, 3]
+
+
+@pytest.mark.parametrize("skus", [1, 7, 8, 9, 20, 63, 64, 65, 130])
+def test_bit_sets_hold_bit_j_of_word_j_over_64_for_sku_j(skus: int) -> None:
+    masks = np.random.default_rng(skus).random((3, 5, skus)) < 0.5
+    words = packed(masks)
+    assert words.shape == (3, 5, -(-skus // 64)) and words.dtype == np.uint64
+    bits = (words[..., np.arange(skus) // 64] >> (np.arange(skus) % 64).astype(np.uint64)) & np.uint64(1)
+    assert np.array_equal(bits.astype(bool), masks)
 
 
 @pytest.mark.parametrize(
@@ -176,8 +186,17 @@ def test_the_singles_level_is_the_batched_evaluation_of_every_holder_alone(seed:
     kind = ("dc_rich", "stores_only")[seed % 2]
     net = network(rng, 400, kind, (0.05, 0.2, 0.6)[seed % 3])
     p, *_ = prepare(net, order(rng, 8 + seed), SourcingProfile(), WHEN)
-    fast, covers = evaluate_singles(p)
+    best, cheapest = 40, 8
+    singles = evaluate_singles(p, best, cheapest)
     full = evaluate_many(p, np.arange(len(p.loc))[:, None])
+    # The rows kept are rows of the full level, in its order: its best, and the cheapest per unit.
+    at = np.nonzero(np.isin(full.sets[:, 0], singles.batch.sets[:, 0]))[0]
+    assert len(at) == len(singles.batch.sets) < len(full.sets)
+    assert set(range(best)) <= set(at.tolist())
     for name in ("sets", "remaining", "unfulfilled", "cost"):
-        assert np.array_equal(getattr(fast, name), getattr(full, name)), name
-    assert np.array_equal(covers, np.minimum(p.stock, p.qty).sum(axis=1))
+        assert np.array_equal(getattr(singles.batch, name), getattr(full, name)[at]), name
+    covers = np.minimum(p.stock, p.qty).sum(axis=1)
+    assert np.array_equal(singles.covers, covers)
+    price = (p.profile.shipment_cost + covers * p.unit_cost) / covers
+    assert np.allclose(singles.price, price)
+    assert set(np.nonzero(price <= np.sort(price)[cheapest - 1])[0]) <= set(singles.batch.sets[:, 0].tolist())
