@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint fuzz bench histories clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml examples/locker_process/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e examples/locker_process
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -39,7 +39,7 @@ histories: $(STAMP)
 
 # Each benchmark prints its figures, its baseline's from the same run, and a last line of JSON.
 # (bench/stack.py is the stack they share, not a benchmark.)
-BENCHES := sessions floor events options_api sourcing scale
+BENCHES := sessions floor events options_api sourcing scale call_step
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 

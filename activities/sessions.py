@@ -9,8 +9,9 @@ from sqlalchemy.engine import Engine
 from temporalio import activity
 
 from activities.ports import EventPublisher
+from domain.partners import Notification
 from domain.session import SessionChange
-from storage import sessions
+from storage import partners, sessions
 
 log = structlog.get_logger(__name__)
 
@@ -32,3 +33,9 @@ class SessionActivities:
             revision=change.revision.revision,
             status=change.view.status,
         )
+
+    @activity.defn(name="notify")
+    async def notify(self, notification: Notification) -> None:
+        """A `notify` step's event: stored once (by its sequence), published on every try."""
+        event = await asyncio.to_thread(partners.record_notification, self._engine, notification)
+        await self._publisher.publish(event)

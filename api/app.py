@@ -16,6 +16,7 @@ from api.deps import KeyCache
 from api.feed import Hub
 from api.limits import BodyLimit
 from api.routers import (
+    connectors,
     events,
     fulfillment_options,
     health,
@@ -23,11 +24,13 @@ from api.routers import (
     live_feed,
     network,
     orders,
+    partners,
     processes,
     push,
     sessions,
     webhooks,
 )
+from clients.code import code_processes
 from clients.events import Publisher
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
@@ -73,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.engine = make_engine(settings.resolved_database_url)
         app.state.keys = KeyCache(settings.auth_cache_seconds)
+        code_processes()  # a broken `fulfillment.processes` entry point stops the start, named
         migrate(app.state.engine)
         app.state.network = NetworkCache(app.state.engine)  # this replica's snapshots
         client = app.state.temporal = await connect(settings.temporal_address, settings.temporal_namespace)
@@ -103,6 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
         fulfillment_options,
         orders,
         keys,
+        connectors,
+        partners,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)

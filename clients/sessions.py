@@ -14,9 +14,12 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from clients.code import code_processes
 from clients.temporal import WorkflowNotFound, call
-from domain.errors import Conflict
+from domain.errors import Conflict, Unavailable
 from domain.ids import session_workflow_id
+from domain.partners import PartnerEvent
+from domain.process import ProcessDefinition
 from domain.session import ActionRequest, SessionStart, SessionView, session_view
 from workflows import search_attributes as sa
 from workflows.session import SessionWorkflow
@@ -56,7 +59,7 @@ class SessionClient:
         try:
             await call(
                 self._client.start_workflow(
-                    SessionWorkflow.run,
+                    _workflow(d).run,
                     start,
                     id=session_workflow_id(start.tenant, start.session_id),
                     task_queue=self._queue,
@@ -93,11 +96,32 @@ class SessionClient:
         except WorkflowNotFound:
             raise _not_found(session_id) from None
 
+    async def partner_event(self, tenant: str, session_id: str, event: PartnerEvent) -> None:
+        """Hand a partner's event to its session (which applies each event id once); a finished or
+        unknown session is `WorkflowNotFound`."""
+        await call(
+            self._handle(tenant, session_id).signal(SessionWorkflow.partner_event, event), self._timeout
+        )
+
     async def view(self, tenant: str, session_id: str) -> SessionView:
         try:
             return await call(self._handle(tenant, session_id).query(SessionWorkflow.view), self._timeout)
         except WorkflowNotFound:
             raise _not_found(session_id) from None
+
+
+def _workflow(definition: ProcessDefinition) -> type[SessionWorkflow]:
+    """The workflow a session of `definition` runs: the interpreter, or a process written in Python."""
+    if definition.kind == "code":
+        process = code_processes().get(definition.type)
+        if process is None:
+            raise Unavailable.one(
+                "CODE_PROCESS_MISSING",
+                f"no installed package provides the process {definition.type!r}",
+                "processType",
+            )
+        return process.workflow
+    return SessionWorkflow
 
 
 def _not_found(session_id: str) -> WorkflowNotFound:

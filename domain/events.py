@@ -108,17 +108,33 @@ def wanted_by(event_type: str, subject: str, webhook_id: str, filters: list[str]
     return matches(event_type, filters)
 
 
-FILTERS = sorted({*CATALOGUE, *(t.split(".")[0] + ".*" for t in CATALOGUE)})
-"""Every value an event-type filter may take: a type, or a family (`session.*`)."""
-_ONE = "|".join(re.escape(f) for f in FILTERS)
+class ProcessEventData(CamelModel):
+    """A `notify` step's event: the session as it entered the state, and the step's payload."""
+
+    session_id: str
+    reference: str | None
+    status: str
+    revision: int
+    payload: Any = None
+
+
+CUSTOM = "process.*"
+"""The family of the events process definitions emit (`notify` steps): `process.<event>`."""
+CUSTOM_TYPE = r"process\.[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*"
+FILTERS = sorted({*CATALOGUE, *(t.split(".")[0] + ".*" for t in CATALOGUE), CUSTOM})
+"""Every value an event-type filter may take: a type, or a family (`session.*`); besides these, any
+`process.<event>` a process emits."""
+_ONE = "|".join([*(re.escape(f) for f in FILTERS), CUSTOM_TYPE])
 FILTER_LIST = f"^({_ONE})(,({_ONE}))*$"
 """A comma-separated list of filters, as a query parameter takes them."""
 
 
 def known_filter(value: str) -> bool:
+    if value in FILTERS or re.fullmatch(CUSTOM_TYPE, value):
+        return True
     if value.endswith(".*"):
         return any(t.startswith(value[:-1]) for t in CATALOGUE)
-    return value in CATALOGUE
+    return False
 
 
 def matches(event_type: str, wanted: list[str]) -> bool:

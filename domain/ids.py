@@ -47,6 +47,10 @@ def new_options_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_connector_id() -> str:
+    return "con_" + uuid.uuid4().hex[:20]
+
+
 # Ids derived from other ids
 
 
@@ -105,3 +109,8 @@ def event_id(tenant: str, subject: str, sequence: int) -> str:
 def push_message_id(event_id: str, device_id: str) -> str:
     """The same id on every retry of one push (APNs), so the device can drop a repeat."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{event_id}/{device_id}"))
+
+
+def call_idempotency_key(session_id: str, revision: int, step: int) -> str:
+    """A call step's intent: the session, the revision that entered the state, the step's index."""
+    return f"{session_id}:{revision}:{step}"

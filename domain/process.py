@@ -14,6 +14,7 @@ from pydantic import Field, ValidationError
 
 from domain.errors import FieldError, InvalidDefinition
 from domain.model import CamelModel
+from domain.templates import placeholders, unknown
 
 STATE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -28,7 +29,57 @@ class TimerStep(CamelModel):
     action: str
 
 
-Step = Annotated[TimerStep, Field(discriminator="kind")]
+CONNECTOR_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+EVENT_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$"
+RESULT_KEY = r"^[A-Za-z_][A-Za-z0-9_]*$"
+TEMPLATE = (
+    "A JSON value whose strings may hold `{{session.id}}`, `{{session.reference}}`, `{{session.cartId}}`, "
+    "`{{session.status}}`, `{{session.context.<key>}}` and `{{data.<key>}}` (the data of the action that "
+    "entered the state); a string that is only one placeholder takes the value's JSON type."
+)
+
+
+class CallStep(CamelModel):
+    """On entering the state, call a connector (an activity, retried durably); its answer is stored
+    under `resultKey` and `onSuccess` applied, or `onFailure` when it refuses or never answers."""
+
+    kind: Literal["call"]
+    connector: str = Field(min_length=1, max_length=100, pattern=CONNECTOR_NAME)
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    path: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"^/[^\s]*$",
+        description="Appended to the connector's base URL; may hold placeholders.",
+    )
+    body: Any = Field(None, description=TEMPLATE)
+    result_key: str | None = Field(None, max_length=100, pattern=RESULT_KEY)
+    on_success: str | None = None
+    on_failure: str | None = None
+    max_attempts: int = Field(10, ge=1, le=100)
+
+
+class AwaitStep(CamelModel):
+    """Wait for a partner event of type `event` naming this session; apply `action` (as the partner)
+    when it arrives, or `onTimeout` after `timeoutSeconds` in the state. An event that arrived before
+    the state was entered is applied on entry."""
+
+    kind: Literal["await"]
+    event: str = Field(min_length=3, max_length=100, pattern=EVENT_TYPE)
+    action: str
+    timeout_seconds: int | None = Field(None, gt=0, le=366 * 24 * 3600)
+    on_timeout: str | None = None
+
+
+class NotifyStep(CamelModel):
+    """On entering the state, emit the event `process.<event>` (webhooks, live feed, push) with `payload`."""
+
+    kind: Literal["notify"]
+    event: str = Field(min_length=1, max_length=100, pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+    payload: Any = Field(None, description=TEMPLATE)
+
+
+Step = Annotated[TimerStep | CallStep | AwaitStep | NotifyStep, Field(discriminator="kind")]
 
 
 class StateDef(CamelModel):
@@ -48,6 +99,11 @@ class ProcessDefinition(CamelModel):
 
     type: str
     version: int | None = None
+    kind: Literal["data", "code"] = Field(
+        "data",
+        description="`data`: registered through this API and interpreted; `code`: a Temporal workflow "
+        "from an installed package (the `fulfillment.processes` entry points), listed here to drive it.",
+    )
     description: str = ""
     states: list[StateDef] = Field(min_length=1)
     initial_state: str
@@ -82,8 +138,11 @@ def path_to(definition: ProcessDefinition, start: str, targets: set[str]) -> lis
     return None
 
 
-def validate_definition(body: dict[str, Any] | ProcessDefinition) -> ProcessDefinition:
-    """Parse and check a definition; raise `InvalidDefinition` listing every problem found."""
+def validate_definition(
+    body: dict[str, Any] | ProcessDefinition, connectors: set[str] | None = None
+) -> ProcessDefinition:
+    """Parse and check a definition; raise `InvalidDefinition` listing every problem found.
+    `connectors`: the tenant's connector names, which `call` steps must name (None: not checked)."""
     if isinstance(body, ProcessDefinition):
         definition = body
     else:
@@ -91,12 +150,22 @@ def validate_definition(body: dict[str, Any] | ProcessDefinition) -> ProcessDefi
             definition = ProcessDefinition.model_validate(body)
         except ValidationError as e:
             raise InvalidDefinition(
-                [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"])) for x in e.errors()]
+                [FieldError("INVALID_FIELD", x["msg"], field_path(_untagged(x["loc"]))) for x in e.errors()]
             ) from None
-    errors = _check(definition)
+    errors = _check(definition, connectors)
     if errors:
         raise InvalidDefinition(errors)
     return definition
+
+
+def _untagged(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """A step's errors without the union's tag pydantic puts after its index (`steps[0].call.path`)."""
+    kinds = ("timer", "call", "await", "notify")
+    return tuple(
+        part
+        for i, part in enumerate(loc)
+        if not (i >= 2 and loc[i - 2] == "steps" and isinstance(loc[i - 1], int) and part in kinds)
+    )
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -107,7 +176,18 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _check(d: ProcessDefinition) -> list[FieldError]:
+def _actions(step: TimerStep | CallStep | AwaitStep | NotifyStep) -> list[tuple[str, str | None]]:
+    """The actions a step may apply, by field name."""
+    if isinstance(step, CallStep):
+        return [("onSuccess", step.on_success), ("onFailure", step.on_failure)]
+    if isinstance(step, AwaitStep):
+        return [("action", step.action), ("onTimeout", step.on_timeout)]
+    if isinstance(step, TimerStep):
+        return [("action", step.action)]
+    return []
+
+
+def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError]:
     errors: list[FieldError] = []
 
     def err(code: str, message: str, field: str) -> None:
@@ -154,13 +234,45 @@ def _check(d: ProcessDefinition) -> list[FieldError]:
         seen.setdefault(key, i)
 
     for i, s in enumerate(d.states):
+        calls, awaited = 0, set()
         for j, step in enumerate(s.steps):
-            if (s.name, step.action) not in seen:
-                err(
-                    "UNKNOWN_ACTION",
-                    f"timer action {step.action!r} is not a transition out of {s.name!r}",
-                    f"states[{i}].steps[{j}].action",
-                )
+            field = f"states[{i}].steps[{j}]"
+            for name, action in _actions(step):
+                if action is not None and (s.name, action) not in seen:
+                    err(
+                        "UNKNOWN_ACTION",
+                        f"{step.kind} {name} {action!r} is not a transition out of {s.name!r}",
+                        f"{field}.{name}",
+                    )
+            templates = {"path": step.path, "body": step.body} if isinstance(step, CallStep) else {}
+            if isinstance(step, NotifyStep):
+                templates = {"payload": step.payload}
+            for part, template in templates.items():
+                for name in placeholders(template):
+                    why = unknown(name)
+                    if why:
+                        err("UNKNOWN_PLACEHOLDER", why, f"{field}.{part}")
+            if isinstance(step, CallStep):
+                calls += 1
+                if calls > 1:
+                    err(
+                        "RACING_CALLS",
+                        f"state {s.name!r} has two call steps; chain them through states",
+                        field,
+                    )
+                if step.on_success is not None and step.on_failure is None:
+                    err("MISSING_ON_FAILURE", "a call with onSuccess needs onFailure", f"{field}.onFailure")
+                if connectors is not None and step.connector not in connectors:
+                    err("UNKNOWN_CONNECTOR", f"no connector named {step.connector!r}", f"{field}.connector")
+            if isinstance(step, AwaitStep):
+                if step.event in awaited:
+                    err("DUPLICATE_AWAIT", f"state {s.name!r} awaits {step.event!r} twice", f"{field}.event")
+                awaited.add(step.event)
+                if (step.on_timeout is None) != (step.timeout_seconds is None):
+                    missing = "onTimeout" if step.on_timeout is None else "timeoutSeconds"
+                    err(
+                        "INCOMPLETE_TIMEOUT", "timeoutSeconds and onTimeout go together", f"{field}.{missing}"
+                    )
 
     if errors:  # reachability is only meaningful on a well-formed graph
         return errors

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from domain.errors import Conflict, FieldError
 from domain.model import CamelModel
+from domain.partners import PartnerEvent
 from domain.process import ProcessDefinition
 
 SYSTEM_ACTOR = "system"
@@ -31,6 +32,13 @@ class SessionStart(CamelModel):
     revision: int = 0
     updated_at: datetime | None = None
     changed_at: datetime | None = None  # workflow time of the last change: what timers count from
+    # The state's steps: the revision whose entry ran them, the data of the action that entered it
+    # (templates read it), partner events not yet applied, the ids of those seen, notify events sent.
+    entered: int = -1
+    entry_data: dict[str, Any] = Field(default_factory=dict)
+    inbox: list[PartnerEvent] = Field(default_factory=list)
+    seen_events: list[str] = Field(default_factory=list)
+    notified: int = 0
 
 
 class ActionRequest(CamelModel):

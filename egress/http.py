@@ -102,7 +102,19 @@ class Egress:
         json: Any = None,
         timeout: float | None = None,  # noqa: ASYNC109 (per request: aiohttp's, on connecting and reading)
     ) -> Reply:
-        """POST to a checked address of `url`; a 3xx is returned as it is, never followed. `timeout`
+        return await self.request("POST", url, headers=headers, data=data, json=json, timeout=timeout)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        data: Any = None,
+        json: Any = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (per request: aiohttp's, on connecting and reading)
+    ) -> Reply:
+        """Send to a checked address of `url`; a 3xx is returned as it is, never followed. `timeout`
         (seconds) bounds all of it, the host's lookup included, instead of the exchange's 15 s."""
         with safe_errors():
             async with asyncio.timeout(timeout):
@@ -111,13 +123,14 @@ class Egress:
                 *others, last = target.addresses
                 for address in others:
                     try:
-                        return await self._post(target, address, sent, data, json, TIMEOUT)
+                        return await self._send(method, target, address, sent, data, json, TIMEOUT)
                     except aiohttp.ClientConnectorError:
                         continue  # the next checked address, as aiohttp would try the next resolved one
-                return await self._post(target, last, sent, data, json, TIMEOUT)
+                return await self._send(method, target, last, sent, data, json, TIMEOUT)
 
-    async def _post(
+    async def _send(
         self,
+        method: str,
         target: Target,
         address: str,
         headers: dict[str, str],
@@ -125,7 +138,8 @@ class Egress:
         json: Any,
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
     ) -> Reply:
-        async with self._http.post(
+        async with self._http.request(
+            method,
             target.at(address),
             headers=headers,
             data=data,

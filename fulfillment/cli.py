@@ -108,7 +108,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 def _install_keyring(settings: Settings, seal: bool) -> bool:
     """Refuse to start without a usable key; with `seal`, encrypt the secrets stored in plaintext
     before encryption existed (the API does this at every start: a no-op once they are)."""
-    from storage import push, secrets, webhooks
+    from storage import connectors, push, secrets, webhooks
     from storage.engine import make_engine, migrate
 
     try:
@@ -123,13 +123,14 @@ def _install_keyring(settings: Settings, seal: bool) -> bool:
             migrate(engine)
             webhooks.reencrypt(engine, keyring, legacy_only=True)
             push.reencrypt(engine, keyring, legacy_only=True)
+            connectors.reencrypt(engine, keyring, legacy_only=True)
         finally:
             engine.dispose()
     return True
 
 
 def _secrets(args: argparse.Namespace, settings: Settings) -> int:
-    from storage import push, secrets, webhooks
+    from storage import connectors, push, secrets, webhooks
     from storage.engine import make_engine, migrate
 
     if args.secrets_command == "generate-key":
@@ -143,9 +144,13 @@ def _secrets(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
     hooks, apps = webhooks.reencrypt(engine, keyring), push.reencrypt(engine, keyring)
+    partners = connectors.reencrypt(engine, keyring)
     engine.dispose()
-    print(f"re-encrypted {hooks.count} webhook(s) and {apps.count} push application(s) under the first key")
-    failed = hooks.undecryptable + apps.undecryptable
+    print(
+        f"re-encrypted {hooks.count} webhook(s), {apps.count} push application(s) and "
+        f"{partners.count} connector(s) under the first key"
+    )
+    failed = hooks.undecryptable + apps.undecryptable + partners.undecryptable
     for what in failed:
         print(f"error: {what}: no key in FULFILLMENT_SECRET_KEY decrypts it", file=sys.stderr)
     if failed:

@@ -21,14 +21,15 @@ import structlog
 
 from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
-from sandbox.app import RECEIVER_PATH
-from storage import push, webhooks
+from sandbox.app import PARTNER_PATH, RECEIVER_PATH
+from storage import connectors, push, webhooks
 from storage import secrets as at_rest
 from storage.engine import make_engine, migrate
 from storage.tenants import ensure_tenant_with_key
 
 log = structlog.get_logger(__name__)
 DEV_TENANT = "dev"
+DEV_CONNECTOR = "sandbox-http"  # the dev tenant's connector to the sandbox's generic HTTP partner
 PR_SET_PDEATHSIG = 1
 
 
@@ -151,6 +152,15 @@ def run_dev(settings: Settings) -> int:
         env["FULFILLMENT_SANDBOX_WEBHOOK_SECRETS"] = ",".join(
             webhooks.signing_secrets(hook, datetime.now(UTC))
         )
+        partner = connectors.by_name(engine, DEV_TENANT, DEV_CONNECTOR) or connectors.create(
+            engine,
+            DEV_TENANT,
+            DEV_CONNECTOR,
+            "HTTP",
+            f"http://127.0.0.1:{settings.sandbox_port}{PARTNER_PATH}",
+            {"type": "none"},
+            datetime.now(UTC),
+        )
         engine.dispose()
         cli = [sys.executable, "-m", "fulfillment.cli"]
         spawn([*cli, "sandbox"])
@@ -163,6 +173,8 @@ def run_dev(settings: Settings) -> int:
             f"  API docs     http://127.0.0.1:{settings.api_port}/docs\n"
             f"  Temporal UI  http://{config.ip}:{ui_port}/namespaces/{namespace}/workflows\n"
             f"  Sandbox      http://127.0.0.1:{settings.sandbox_port}/received  (the dev tenant's webhooks)\n"
+            f"  Partner      connector {DEV_CONNECTOR!r} ({partner.id}) -> the sandbox's HTTP partner;\n"
+            f"               it signs events with {partner.inbound_secrets[0]}\n"
             f"  Tenant       {DEV_TENANT}\n"
             f"  API key      {key}\n"
             f"  Data         {settings.data_dir.resolve()}\n"

@@ -7,14 +7,17 @@ from typing import Any
 from aiohttp import web
 
 from sandbox.faults import Faults
+from sandbox.partner import HttpPartner
 from sandbox.receiver import WebhookReceiver
 
 RECEIVER_PATH = "/webhooks/receiver"
+PARTNER_PATH = "/partners/http"  # the generic HTTP partner: a connector's baseUrl (docs/partners.md)
 
 
 def create_app(webhook_secrets: list[str]) -> web.Application:
     receiver = WebhookReceiver(webhook_secrets)
-    partners: dict[str, Faults] = {"receiver": receiver.faults}
+    partner = HttpPartner()
+    partners: dict[str, Faults] = {"receiver": receiver.faults, "http": partner.faults}
     app = web.Application()
 
     async def health(_: web.Request) -> web.Response:
@@ -45,4 +48,14 @@ def create_app(webhook_secrets: list[str]) -> web.Application:
     app.router.add_post(RECEIVER_PATH, receiver.receive)
     app.router.add_post(f"{RECEIVER_PATH}/secrets", receiver.add_secret)
     app.router.add_get("/received", receiver.list_received)
+    # The partner's control routes, then every other path under it is one of its endpoints.
+    app.router.add_post(f"{PARTNER_PATH}/script", partner.script)
+    app.router.add_post(f"{PARTNER_PATH}/release", partner.release)
+    app.router.add_get(f"{PARTNER_PATH}/calls", partner.list_calls)
+    app.router.add_delete(f"{PARTNER_PATH}/calls", partner.clear)
+    app.router.add_get(f"{PARTNER_PATH}/config", partner.get_config)
+    app.router.add_post(f"{PARTNER_PATH}/config", partner.set_config)
+    app.router.add_post(f"{PARTNER_PATH}/send", partner.send)
+    app.router.add_route("*", PARTNER_PATH + "/{path:.*}", partner.endpoint)
+    app.on_shutdown.append(partner.on_shutdown)
     return app

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -10,15 +12,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
 from domain.builtins import BUILTINS
-from domain.errors import FieldError, NotFound
+from domain.errors import Conflict, DomainError, FieldError, NotFound
 from domain.process import ProcessDefinition, validate_definition
 from storage.engine import session_scope
 from storage.tables import ProcessDefinitionRow
 
+EMPTY: Mapping[str, ProcessDefinition] = MappingProxyType({})
 
-def register(engine: Engine, tenant: str, definition: ProcessDefinition) -> ProcessDefinition:
-    """Store `definition` as the next version of its type and return it with that version."""
+
+def register(
+    engine: Engine, tenant: str, definition: ProcessDefinition, code: Mapping[str, ProcessDefinition] = EMPTY
+) -> ProcessDefinition:
+    """Store `definition` as the next version of its type and return it with that version; the
+    types of `code` (processes written in Python) are not the API's to register."""
     definition = validate_definition(definition)
+    if definition.kind == "code":
+        raise DomainError.one(
+            "CODE_PROCESS", "a process of kind code comes from an installed package", "kind"
+        )
+    if definition.type in code:
+        raise Conflict.one("CODE_PROCESS", f"{definition.type} is a process written in Python", "type")
     for _ in range(5):  # two registrations racing for one version: the loser takes the next
         with session_scope(engine) as s:
             current = s.exec(
@@ -45,8 +58,19 @@ def register(engine: Engine, tenant: str, definition: ProcessDefinition) -> Proc
     raise RuntimeError("could not assign a version: too many concurrent registrations")
 
 
-def get(engine: Engine, tenant: str, type_: str, version: int | None = None) -> ProcessDefinition:
-    """The given version of a type, or its latest; `NotFound` naming what is missing."""
+def get(
+    engine: Engine,
+    tenant: str,
+    type_: str,
+    version: int | None = None,
+    code: Mapping[str, ProcessDefinition] = EMPTY,
+) -> ProcessDefinition:
+    """The given version of a type, or its latest; `NotFound` naming what is missing. A process
+    written in Python (in `code`) has one version, the installed one."""
+    if type_ in code:
+        if version in (None, 1):
+            return code[type_]
+        raise NotFound.one("PROCESS_VERSION_NOT_FOUND", f"{type_} has no version {version}", "processVersion")
     with session_scope(engine) as s:
         query = select(ProcessDefinitionRow).where(
             ProcessDefinitionRow.tenant_id == tenant, ProcessDefinitionRow.type == type_
@@ -66,10 +90,13 @@ def get(engine: Engine, tenant: str, type_: str, version: int | None = None) -> 
     )
 
 
-def list_latest(engine: Engine, tenant: str) -> list[ProcessDefinition]:
+def list_latest(
+    engine: Engine, tenant: str, code: Mapping[str, ProcessDefinition] = EMPTY
+) -> list[ProcessDefinition]:
+    """The latest version of every type: built-ins, processes written in Python, the tenant's own."""
     with session_scope(engine) as s:
         rows = s.exec(select(ProcessDefinitionRow).where(ProcessDefinitionRow.tenant_id == tenant)).all()
-    latest: dict[str, ProcessDefinition] = dict(BUILTINS)
+    latest: dict[str, ProcessDefinition] = {**BUILTINS, **code}
     for row in rows:
         known = latest.get(row.type)
         if known is None or row.version > (known.version or 0):

@@ -1,6 +1,7 @@
 """SQLModel tables. Tenant-owned rows carry `tenant_id`, and most primary keys start with it; the
-exceptions (tenants itself, api_keys, events, webhook_attempts, live_feed_tickets and
-live_feed_subscriptions) have a global id and a `tenant_id` column that every query filters by."""
+exceptions (tenants itself, api_keys, events, webhook_attempts, live_feed_tickets,
+live_feed_subscriptions, connectors, partner_events and partner_calls) have a global id and a
+`tenant_id` column that every query filters by."""
 
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ class SessionRow(SQLModel, table=True):
         Index("ix_sessions_tenant_cart", "tenant_id", "cart_id"),
         Index("ix_sessions_tenant_type", "tenant_id", "process_type"),
         Index("ix_sessions_tenant_created", "tenant_id", "created_at"),
+        Index("ix_sessions_tenant_reference", "tenant_id", "reference"),
     )
     tenant_id: str = Field(primary_key=True, max_length=64)
     id: str = Field(primary_key=True, max_length=64)
@@ -285,3 +287,67 @@ class ConfigurationRow(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     name: str = Field(primary_key=True, max_length=64)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class ConnectorRow(SQLModel, table=True):
+    """A partner system of a tenant, by name. `auth` holds its credentials encrypted as one JSON document
+    (`{"$encrypted": …}`, storage/secrets.py), the inbound secrets are encrypted strings."""
+
+    __tablename__ = "connectors"
+    __table_args__ = (Index("ux_connectors_tenant_name", "tenant_id", "name", unique=True),)
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(index=True, max_length=64)
+    name: str = Field(max_length=100)
+    kind: str = Field(max_length=20)
+    base_url: str = Field(max_length=2000)
+    auth: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    inbound_secret: str = Field(max_length=500)  # encrypted: `fernet:<token>`
+    previous_inbound_secret: str | None = Field(default=None, max_length=500)
+    previous_inbound_secret_expires_at: datetime | None = None
+    timeout_seconds: float
+    headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+
+
+class PartnerEventRow(SQLModel, table=True):
+    """An event a partner sent through a connector (`webhook-id` de-duplicates), and the session it
+    matched, if any."""
+
+    __tablename__ = "partner_events"
+    __table_args__ = (
+        Index("ux_partner_events_message", "connector_id", "message_id", unique=True),
+        Index("ix_partner_events_connector", "tenant_id", "connector_id", "id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    connector_id: str = Field(max_length=40)
+    message_id: str = Field(max_length=255)
+    type: str = Field(max_length=200)
+    reference: str | None = Field(default=None, max_length=200)
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    session_id: str | None = Field(default=None, max_length=64)
+    delivered: bool = False
+    received_at: datetime
+
+
+class PartnerCallRow(SQLModel, table=True):
+    """One attempt of a process's call to a connector: what was sent and how it went."""
+
+    __tablename__ = "partner_calls"
+    __table_args__ = (Index("ix_partner_calls_session", "tenant_id", "session_id", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    session_id: str = Field(max_length=64)
+    connector: str = Field(max_length=100)
+    step: str = Field(max_length=200)
+    idempotency_key: str = Field(max_length=200)
+    attempt: int
+    method: str = Field(max_length=10)
+    url: str = Field(max_length=4000)
+    outcome: str = Field(max_length=20)
+    status_code: int | None = None
+    duration_ms: int
+    response_excerpt: str = Field(default="", max_length=500)
+    error: str | None = Field(default=None, max_length=500)
+    at: datetime

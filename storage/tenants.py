@@ -37,6 +37,8 @@ SCOPES = (
     "options:write",
     "orders:read",
     "orders:write",
+    "connectors:read",
+    "connectors:write",
     ADMIN,
 )
 DEFAULT_SCOPES = [s for s in SCOPES if s != ADMIN]

@@ -20,13 +20,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.orders import OrderActivities
+from activities.partners import PartnerActivities
 from activities.push_delivery import PushActivities
 from activities.sessions import SessionActivities
 from activities.webhook_delivery import FirstAttempts, WebhookActivities
+from clients.code import code_processes
 from clients.events import Publisher
 from clients.sessions import SessionClient
 from clients.temporal import connect, ensure_search_attributes
 from config.settings import Settings
+from egress.http import Egress
 from storage.engine import make_engine
 from workers.interceptors import DomainErrorsAreFinal
 from workflows.order import OrderWorkflow
@@ -64,17 +67,22 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
         workers: list[Worker] = []
         if "sessions" in queues:
             order_acts = OrderActivities(engine, SessionClient(client, settings.task_queue, None), pub)
+            session_acts = SessionActivities(engine, pub)
+            partner_acts = PartnerActivities(engine, Egress(http, settings.webhook_allow_private))
             workers.append(
                 Worker(
                     client,
                     task_queue=settings.task_queue,
-                    workflows=QUEUES["sessions"],
+                    workflows=[*QUEUES["sessions"], *(p.workflow for p in code_processes().values())],
                     activities=[
-                        SessionActivities(engine, pub).record_session_change,
+                        session_acts.record_session_change,
+                        session_acts.notify,
+                        partner_acts.call_partner,
                         order_acts.record_order_change,
                         order_acts.route_order,
                         order_acts.start_fulfillment_sessions,
                         order_acts.move_fulfillment_session,
+                        *(a for p in code_processes().values() for a in p.activities),
                     ],
                     activity_executor=executor,
                     interceptors=INTERCEPTORS,

@@ -7,14 +7,22 @@ the read model by a local activity before the Update returns, so a caller reads 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.partners import PartnerActivities
     from activities.sessions import SessionActivities
+    from domain import partners
     from domain.errors import to_failure
-    from domain.process import TimerStep
+    from domain.ids import call_idempotency_key
+    from domain.partners import CallResult, Notification, PartnerCall, PartnerEvent
+    from domain.process import AwaitStep, CallStep, NotifyStep, TimerStep
     from domain.session import (
         ActionNotAllowed,
         ActionRequest,
@@ -25,9 +33,11 @@ with workflow.unsafe.imports_passed_through():
         next_status,
         session_view,
     )
+    from domain.templates import render, render_path
     from workflows import search_attributes as sa
 
 TIMER_ACTOR = "system:timer"
+PROCESS_ACTOR = "system:process"
 # Sessions started from release 0.3 record their changes strictly one after another.
 RECORD_IN_ORDER = "session-record-in-order"
 
@@ -49,6 +59,12 @@ class SessionWorkflow:
         # Timers count from this, in workflow time: `created_at` is the starting client's clock.
         self._changed_at = start.changed_at or start.updated_at or workflow.now()
         self._recorded = start.revision if start.status else -1
+        # The session's context (what it was started with, and its calls' answers): the start's own
+        # dict, so what a process written in Python puts there is in the view and carried over.
+        self.context: dict[str, Any] = start.context
+        self._call: asyncio.Task[CallResult] | None = None  # the state's call, in flight
+        self._call_step: CallStep | None = None
+        self._call_revision = -1
         # Taken before any handler runs: an action sent right after the start can arrive in the
         # first task, and its handler runs before `run` records the creation.
         self._created = self.view()
@@ -60,32 +76,192 @@ class SessionWorkflow:
                 "create", None, ActionRequest(action="create", actor=start.actor), self._created
             )
         while not self._definition.is_terminal(self._status):
-            if workflow.info().is_continue_as_new_suggested():
+            if workflow.info().is_continue_as_new_suggested() and self._call is None:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry_over())
-            await self._wait_for_change_or_timer()
+            await self._step()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
 
-    async def _wait_for_change_or_timer(self) -> None:
+    async def _step(self) -> None:
+        """Run the state's entry steps once, then wait for whichever comes first: a change, a partner
+        event it awaits, its call's outcome, or a timer (its own, or an await's timeout)."""
         revision = self._revision
-        timer = self._timer()
-        timeout = None
-        if timer is not None:
-            elapsed = (workflow.now() - self._changed_at).total_seconds()
-            timeout = timedelta(seconds=max(timer.after_seconds - elapsed, 0))
+        if self._start.entered < revision:
+            self._start.entered = revision
+            await self._enter(revision)
+        awaits = self._steps(AwaitStep)
+        event = self._take_event(awaits)
+        if event is not None:
+            step = next(a for a in awaits if a.event == event.type)
+            actor = f"partner:{event.connector}"
+            await self._transition(ActionRequest(action=step.action, actor=actor, data=event.data))
+            return
+        deadline = self._deadline(awaits)
+        inbox = len(self._start.inbox)
         try:
             await workflow.wait_condition(
-                lambda: self._revision != revision or workflow.info().is_continue_as_new_suggested(),
-                timeout=timeout,
+                lambda: (
+                    self._revision != revision
+                    or len(self._start.inbox) != inbox
+                    or (self._call is not None and self._call.done())
+                    or (self._call is None and workflow.info().is_continue_as_new_suggested())
+                ),
+                timeout=deadline[0] if deadline else None,
             )
         except TimeoutError:
-            assert timer is not None
-            await self._transition(ActionRequest(action=timer.action, actor=TIMER_ACTOR))
+            assert deadline is not None
+            await self._transition(ActionRequest(action=deadline[1], actor=TIMER_ACTOR))
+            return
+        if self._call is not None and self._call.done():
+            await self._settle_call()
 
-    def _timer(self) -> TimerStep | None:
+    def _steps(self, kind: type[Any]) -> list[Any]:
         state = self._definition.state(self._status)
-        return next((step for step in state.steps if isinstance(step, TimerStep)), None) if state else None
+        return [step for step in state.steps if isinstance(step, kind)] if state else []
+
+    def _deadline(self, awaits: list[AwaitStep]) -> tuple[timedelta, str] | None:
+        """The nearest of the state's timers, counted from the change that entered it."""
+        timers = [(t.after_seconds, t.action) for t in self._steps(TimerStep)[:1]]
+        timers += [(a.timeout_seconds, a.on_timeout) for a in awaits if a.timeout_seconds and a.on_timeout]
+        if not timers:
+            return None
+        seconds, action = min(timers, key=lambda t: t[0])
+        elapsed = (workflow.now() - self._changed_at).total_seconds()
+        return timedelta(seconds=max(seconds - elapsed, 0)), action
+
+    def _take_event(self, awaits: list[AwaitStep]) -> PartnerEvent | None:
+        """The oldest held event the state awaits, taken out of the inbox."""
+        wanted = {a.event for a in awaits}
+        for i, event in enumerate(self._start.inbox):
+            if event.type in wanted:
+                return self._start.inbox.pop(i)
+        return None
+
+    async def _enter(self, revision: int) -> None:
+        """A state's `notify` steps send their events; its `call` step starts (it runs while the
+        session waits, so an action can still move the session meanwhile)."""
+        state = self._definition.state(self._status)
+        for index, step in enumerate(state.steps if state else []):
+            if isinstance(step, NotifyStep):
+                self._start.notified += 1
+                await workflow.execute_local_activity_method(
+                    SessionActivities.notify,
+                    Notification(
+                        tenant=self._start.tenant,
+                        session_id=self._start.session_id,
+                        type=f"process.{step.event}",
+                        sequence=self._start.notified,
+                        data={
+                            "sessionId": self._start.session_id,
+                            "reference": self._start.reference,
+                            "status": self._status,
+                            "revision": revision,
+                            "payload": render(step.payload, self._scope()),
+                        },
+                        at=workflow.now(),
+                    ),
+                    start_to_close_timeout=timedelta(seconds=15),
+                )
+            elif isinstance(step, CallStep):
+                self._call_step = step
+                self._call_revision = revision
+                call = PartnerCall(
+                    tenant=self._start.tenant,
+                    session_id=self._start.session_id,
+                    step=f"{self._status}.steps[{index}]",
+                    connector=step.connector,
+                    method=step.method,
+                    path=render_path(step.path, self._scope()),
+                    body=render(step.body, self._scope()),
+                    idempotency_key=call_idempotency_key(self._start.session_id, revision, index),
+                )
+                self._call = asyncio.create_task(self._call_partner(call, step.max_attempts))
+        await self.on_enter(self._status)
+
+    async def _call_partner(self, call: PartnerCall, attempts: int) -> CallResult:
+        """The first attempt in the worker that entered the state (a local activity: no task to
+        dispatch, the answer settled in the same workflow task, a partner's quick answer moving the
+        session within milliseconds), bounded by `INLINE_TIMEOUT`; what it leaves to retry, regular
+        activities, whose heartbeats tell a lost worker in seconds, each bounded by the connector's
+        timeout (at most a minute)."""
+        try:
+            return await workflow.execute_local_activity_method(
+                PartnerActivities.call_partner,
+                call.model_copy(update={"timeout_seconds": partners.INLINE_TIMEOUT.total_seconds()}),
+                start_to_close_timeout=partners.INLINE_TIMEOUT + timedelta(seconds=5),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except FailureError as e:  # a local activity's own failure comes unwrapped
+            failure = e.cause if isinstance(e, ActivityError) else e
+            if attempts <= 1 or (isinstance(failure, ApplicationError) and failure.non_retryable):
+                raise
+            wait = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
+        await workflow.sleep(wait or timedelta(seconds=1))
+        return await workflow.execute_activity_method(
+            PartnerActivities.call_partner,
+            call.model_copy(update={"attempts_before": 1}),
+            start_to_close_timeout=timedelta(seconds=90),
+            heartbeat_timeout=timedelta(seconds=5),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=2),
+                maximum_interval=timedelta(minutes=5),
+                maximum_attempts=attempts - 1,
+                non_retryable_error_types=[partners.REFUSED],
+            ),
+        )
+
+    async def on_enter(self, status: str) -> None:
+        """What a process written in Python does on entering a state, after the state's own steps
+        (nothing here). It runs in the session's loop: actions sent meanwhile are still applied."""
+
+    async def apply(self, action: str, data: dict[str, Any] | None = None) -> SessionView | None:
+        """Apply `action` as the process (actor `system:process`), when the current state allows it;
+        None when it does not (the session moved on meanwhile)."""
+        if action not in self._definition.allowed_actions(self._status):
+            return None
+        return await self._transition(ActionRequest(action=action, actor=PROCESS_ACTOR, data=data or {}))
+
+    async def _settle_call(self) -> None:
+        """The call's outcome moves the session, if it is still in the state that made the call."""
+        call, step, revision = self._call, self._call_step, self._call_revision
+        self._call = self._call_step = None
+        assert call is not None and step is not None
+        try:
+            result: CallResult = call.result()
+        except FailureError as e:
+            failure = e.cause if isinstance(e, ActivityError) else e
+            reason = failure.message if isinstance(failure, FailureError) else str(failure or e)
+            action = step.on_failure
+            data: dict[str, Any] = {"connector": step.connector, "reason": reason}
+        else:
+            if step.result_key:
+                self._start.context[step.result_key] = result.body
+            action, data = step.on_success, {"connector": step.connector, "status": result.status}
+        if action is not None and self._revision == revision:
+            await self._transition(ActionRequest(action=action, actor=partners.CALL_ACTOR, data=data))
+
+    def _scope(self) -> dict[str, Any]:
+        view = self.view()
+        session = {
+            "id": view.id,
+            "reference": view.reference,
+            "cartId": view.cart_id,
+            "status": view.status,
+            "processType": view.process_type,
+            "revision": view.revision,
+            "context": view.context,
+        }
+        return {"session": session, "data": self._start.entry_data}
+
+    @workflow.signal
+    def partner_event(self, event: PartnerEvent) -> None:
+        """A partner's event for this session: applied when the session is in a state awaiting its
+        type (now, or on entering one later); each event id once."""
+        if event.id in self._start.seen_events:
+            return
+        self._start.seen_events = [*self._start.seen_events[-(partners.SEEN - 1) :], event.id]
+        self._start.inbox = [*self._start.inbox[-(partners.INBOX - 1) :], event]
 
     @workflow.update
     async def act(self, request: ActionRequest) -> SessionView:
@@ -115,6 +291,7 @@ class SessionWorkflow:
         self._status = next_status(self._definition, source, request.action)
         self._revision += 1
         self._updated_at = self._changed_at = workflow.now()
+        self._start.entry_data = request.data
         return await self._record(request.action, source, request)
 
     async def _record(

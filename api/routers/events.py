@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
 from domain.errors import DomainError
-from domain.events import CATALOGUE, FILTER_LIST, Event, known_filter
+from domain.events import CATALOGUE, CUSTOM, FILTER_LIST, Event, ProcessEventData, known_filter
 from domain.model import MAX_INT, CamelModel
 from storage import events
 from storage.tenants import Principal
@@ -37,9 +37,17 @@ def parse_types(value: str | None, field: str) -> list[str]:
 @router.get("/event_types")
 async def event_types() -> list[dict[str, Any]]:
     """Every event type with the JSON schema of its `data` (no authentication needed: it is documentation)."""
+    custom = {
+        "type": CUSTOM,
+        "description": "What a process's `notify` step emits, as `process.<event>`.",
+        "schema": ProcessEventData.model_json_schema(by_alias=True),
+    }
     return [
-        {"type": name, "description": text, "schema": model.model_json_schema(by_alias=True)}
-        for name, (text, model) in sorted(CATALOGUE.items())
+        *(
+            {"type": name, "description": text, "schema": model.model_json_schema(by_alias=True)}
+            for name, (text, model) in sorted(CATALOGUE.items())
+        ),
+        custom,
     ]
 
 

@@ -10,10 +10,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
+from clients.code import code_definitions
 from domain.examples import gift_wrap
 from domain.model import MAX_INT
 from domain.process import ProcessDefinition, validate_definition
-from storage import processes
+from storage import connectors, processes
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/processes", tags=["processes"])
@@ -40,10 +41,11 @@ async def register_process(
     body: dict[str, Any] = Body(..., examples=[gift_wrap()]),
 ) -> JSONResponse:
     """Store a definition as the next version of its type; running sessions keep theirs."""
-    definition = validate_definition({**body, "version": None})
+    names = await run_in_threadpool(connectors.names, engine, p.tenant)
+    definition = validate_definition({**body, "version": None}, names)
 
     async def respond() -> tuple[int, Any]:
-        stored = await run_in_threadpool(processes.register, engine, p.tenant, definition)
+        stored = await run_in_threadpool(processes.register, engine, p.tenant, definition, code_definitions())
         return 201, stored.model_dump(mode="json")
 
     return await idempotent(engine, p.tenant, idempotency_key, request_hash(request, body), respond)
@@ -51,13 +53,14 @@ async def register_process(
 
 @router.get("", response_model=list[ProcessDefinition])
 async def list_processes(engine: EngineDep, p: Reader) -> list[ProcessDefinition]:
-    """The latest version of every type: built-ins and the tenant's own."""
-    return await run_in_threadpool(processes.list_latest, engine, p.tenant)
+    """The latest version of every type: built-ins, processes written in Python (`kind: code`) and
+    the tenant's own."""
+    return await run_in_threadpool(processes.list_latest, engine, p.tenant, code_definitions())
 
 
 @router.get("/{process_type}", response_model=ProcessDefinition)
 async def latest_process(process_type: str, engine: EngineDep, p: Reader) -> ProcessDefinition:
-    return await run_in_threadpool(processes.get, engine, p.tenant, process_type)
+    return await run_in_threadpool(processes.get, engine, p.tenant, process_type, None, code_definitions())
 
 
 @router.get("/{process_type}/versions/{version}", response_model=ProcessDefinition)
@@ -67,4 +70,4 @@ async def process_version(
     engine: EngineDep,
     p: Reader,
 ) -> ProcessDefinition:
-    return await run_in_threadpool(processes.get, engine, p.tenant, process_type, version)
+    return await run_in_threadpool(processes.get, engine, p.tenant, process_type, version, code_definitions())

@@ -12,11 +12,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PageDep, SessionsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
+from clients.code import code_definitions
 from clients.temporal import WorkflowNotFound
+from domain.errors import NotFound
 from domain.ids import new_session_id, session_action_update_id
 from domain.model import MAX_INT, CamelModel, JsonObject
+from domain.partners import CallAttempt
 from domain.session import ActionNotAllowed, ActionRequest, Revision, SessionStart, SessionView
-from storage import processes, sessions
+from storage import partners, processes, sessions
 from storage.tenants import Principal
 
 router = APIRouter(tags=["sessions"])
@@ -74,7 +77,7 @@ async def create_session(
 ) -> JSONResponse:
     """Start a session on the latest (or the given) version of a process; it stays on that version."""
     definition = await run_in_threadpool(
-        processes.get, engine, p.tenant, body.process_type, body.process_version
+        processes.get, engine, p.tenant, body.process_type, body.process_version, code_definitions()
     )
     start = SessionStart(
         tenant=p.tenant,
@@ -154,6 +157,15 @@ async def act_on_session(
 
     fingerprint = request_hash(request, body.model_dump(mode="json"))
     return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
+
+
+@router.get("/sessions/{session_id}/calls", response_model=list[CallAttempt])
+async def session_calls(session_id: str, engine: EngineDep, p: Reader, page: PageDep) -> list[CallAttempt]:
+    """Every attempt of the session's partner calls, oldest first: status, duration, the answer's
+    start, and why an attempt failed."""
+    if await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id) is None:
+        raise NotFound.one("SESSION_NOT_FOUND", f"no session {session_id!r}", "id")
+    return await run_in_threadpool(partners.calls, engine, p.tenant, session_id, page.limit, page.offset)
 
 
 @router.get("/carts/{cart_id}/revisions", response_model=list[RevisionOut])

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.errors import Conflict, DomainError
-from domain.events import FILTERS, known_filter
+from domain.events import CUSTOM_TYPE, FILTERS, known_filter
 from domain.model import HTTP_URL, MAX_INT, CamelModel, Timestamp
 from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import webhooks
@@ -37,7 +37,9 @@ def _check_types(value: list[str] | None) -> list[str] | None:
     return value
 
 
-EventFilter = Annotated[str, Field(json_schema_extra={"enum": FILTERS})]
+EventFilter = Annotated[
+    str, Field(json_schema_extra={"anyOf": [{"enum": FILTERS}, {"pattern": f"^{CUSTOM_TYPE}$"}]})
+]
 Url = Annotated[
     str,
     Field(

@@ -6,21 +6,25 @@ import ast
 import asyncio
 import contextlib
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio import activity
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from activities.partners import PartnerActivities
 from activities.sessions import SessionActivities
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
 from domain.errors import Conflict, from_failure
 from domain.ids import session_workflow_id
-from domain.process import ProcessDefinition
-from domain.session import ActionRequest, SessionChange, SessionStart
+from domain.partners import CallResult, Notification, PartnerCall, PartnerEvent
+from domain.process import ProcessDefinition, validate_definition
+from domain.session import ActionRequest, SessionChange, SessionStart, SessionView
 from tests.workflows.support import keep, stand_in, worker
 from workflows import session as session_module
 from workflows.session import SessionWorkflow
@@ -180,3 +184,117 @@ def test_the_unsandboxed_session_workflow_reaches_for_no_clock_randomness_or_io(
     assert not imported & {"time", "random", "uuid", "os", "socket", "threading", "aiohttp", "sqlalchemy"}
     for forbidden in ("datetime.now", "datetime.utcnow", "asyncio.sleep", "open("):
         assert forbidden not in source, forbidden
+
+
+PARTNERED = validate_definition(
+    {
+        "type": "PARTNERED",
+        "states": [
+            {
+                "name": "NEW",
+                "steps": [{"kind": "notify", "event": "opened", "payload": {"cart": "{{session.cartId}}"}}],
+            },
+            {
+                "name": "SUBMITTED",
+                "steps": [
+                    {
+                        "kind": "call",
+                        "connector": "oms",
+                        "path": "/orders/{{session.reference}}",
+                        "body": {"lines": "{{data.lines}}"},
+                        "resultKey": "oms",
+                        "onSuccess": "accept",
+                        "onFailure": "reject",
+                        "maxAttempts": 3,
+                    }
+                ],
+            },
+            {
+                "name": "ACCEPTED",
+                "steps": [
+                    {
+                        "kind": "await",
+                        "event": "outbound.shipped",
+                        "action": "ship",
+                        "timeoutSeconds": 86400,
+                        "onTimeout": "reject",
+                    }
+                ],
+            },
+            {"name": "SHIPPED"},
+            {"name": "REJECTED"},
+        ],
+        "initialState": "NEW",
+        "terminalStates": ["SHIPPED", "REJECTED"],
+        "transitions": [
+            {"from": "NEW", "action": "submit", "to": "SUBMITTED"},
+            {"from": "SUBMITTED", "action": "accept", "to": "ACCEPTED"},
+            {"from": "SUBMITTED", "action": "reject", "to": "REJECTED"},
+            {"from": "ACCEPTED", "action": "ship", "to": "SHIPPED"},
+            {"from": "ACCEPTED", "action": "reject", "to": "REJECTED"},
+        ],
+    }
+)
+
+
+async def test_a_call_retried_after_the_inline_attempt_then_an_early_event_walk_a_session(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """The inline attempt fails with a Retry-After; the retry waits it out in workflow time, with the
+    same request; the answer lands in the context; an event that came early is applied on entry."""
+    recorder = Recorder()
+    calls: list[tuple[bool, PartnerCall]] = []
+    notified: list[Notification] = []
+
+    @stand_in(PartnerActivities.call_partner)
+    async def call_partner(call: PartnerCall) -> CallResult:
+        calls.append((activity.info().is_local, call))
+        if activity.info().is_local:
+            raise ApplicationError(
+                "oms answered 503", type="PartnerFailed", next_retry_delay=timedelta(minutes=10)
+            )
+        return CallResult(status=201, body={"omsOrderId": "O-1"})
+
+    @stand_in(SessionActivities.notify)
+    async def notify(notification: Notification) -> None:
+        notified.append(notification)
+
+    async with worker(time_skipping, [SessionWorkflow], [recorder.activity, call_partner, notify]) as queue:
+        sessions = SessionClient(time_skipping.client, queue, None)
+        start = start_of(PARTNERED).model_copy(update={"reference": "R/1"})
+        await sessions.start(start)
+        handle: WorkflowHandle[SessionWorkflow, SessionView] = time_skipping.client.get_workflow_handle_for(
+            SessionWorkflow.run, session_workflow_id("wf", start.session_id)
+        )
+        early = PartnerEvent(
+            id="evt-1", connector="oms", type="outbound.shipped", data={"n": 1}, received_at=datetime.now(UTC)
+        )
+        await handle.signal(SessionWorkflow.partner_event, early)
+        await handle.signal(SessionWorkflow.partner_event, early)  # the same event again: once
+        await sessions.act("wf", start.session_id, ActionRequest(action="submit", data={"lines": [1, 2]}))
+        await time_skipping.sleep(timedelta(minutes=10, seconds=1))  # the partner's Retry-After
+        final = await handle.result()
+        history = await handle.fetch_history()
+    assert final.status == "SHIPPED" and final.context == {"oms": {"omsOrderId": "O-1"}}
+    assert recorder.trail()[1:] == [
+        ("submit", "SUBMITTED", "system"),
+        ("accept", "ACCEPTED", "system:call"),
+        ("ship", "SHIPPED", "partner:oms"),
+    ]
+    assert [local for local, _ in calls] == [True, False]
+    (_, inline), (_, retry) = calls
+    assert inline.idempotency_key == retry.idempotency_key == f"{start.session_id}:1:0"
+    assert (inline.path, inline.body, inline.timeout_seconds, retry.attempts_before) == (
+        "/orders/R%2F1",
+        {"lines": [1, 2]},
+        2.0,
+        1,
+    )
+    timers = [e for e in history.events if e.HasField("timer_started_event_attributes")]
+    assert timers[0].timer_started_event_attributes.start_to_fire_timeout.ToTimedelta() == timedelta(
+        minutes=10
+    )
+    assert [(n.type, n.sequence, n.data["payload"]) for n in notified] == [
+        ("process.opened", 1, {"cart": "cart"})
+    ]
+    await keep(handle, "session_partner_steps")

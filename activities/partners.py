@@ -1,0 +1,187 @@
+"""Partner calls: one attempt per activity attempt, each recorded; the outcome decides the retry.
+
+The request is the same on every attempt (its `Idempotency-Key` is the step's intent), so a partner
+that keeps keys sees one effect however often a worker dies or an answer is lost. Refusals (4xx but
+408 and 429), a connector gone, or an address the guard refuses are final: `onFailure` at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.engine import Engine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.webhook_delivery import parse_retry_after
+from domain import partners
+from domain.connectors import Connector
+from domain.partners import CallResult, PartnerCall
+from domain.signing import sign
+from egress.http import EXCERPT, Egress, Reply
+from egress.urls import EgressError, UnsafeUrl
+from storage import connectors
+from storage import partners as store
+
+log = structlog.get_logger(__name__)
+USER_AGENT = "fulfillment-partners/1"
+HEARTBEAT = 1.0  # seconds between heartbeats while a partner holds the request
+CONNECTOR_TTL = 2.0  # seconds a worker uses a connector as it read it
+
+
+class PartnerActivities:
+    def __init__(self, engine: Engine, egress: Egress, fresh_for: float = CONNECTOR_TTL) -> None:
+        self._engine, self._egress, self._fresh_for = engine, egress, fresh_for
+        self._known: dict[tuple[str, str], tuple[float, Connector | None]] = {}
+
+    async def _connector(self, tenant: str, name: str) -> Connector | None:
+        """The connector, read at most every `fresh_for` seconds per worker (a change to it reaches
+        calls within that): a read and a decryption less on a call's path."""
+        now = time.monotonic()
+        known = self._known.get((tenant, name))
+        if known is None or now - known[0] > self._fresh_for:
+            connector = await asyncio.to_thread(connectors.by_name, self._engine, tenant, name)
+            if len(self._known) > 10_000:
+                self._known.clear()
+            known = self._known[(tenant, name)] = (now, connector)
+        return known[1]
+
+    @activity.defn(name="call_partner")
+    async def call_partner(self, call: PartnerCall) -> CallResult:
+        info = activity.info()
+        connector = await self._connector(call.tenant, call.connector)
+        if connector is None:
+            raise ApplicationError(
+                f"no connector named {call.connector!r}", type=partners.REFUSED, non_retryable=True
+            )
+        url = connector.base_url.rstrip("/") + call.path
+        body = b"" if call.body is None else json.dumps(call.body, separators=(",", ":")).encode()
+        headers = {
+            **connector.headers,
+            "Content-Type": "application/json",
+            "Idempotency-Key": call.idempotency_key,
+            "User-Agent": USER_AGENT,
+            **auth_headers(connector, call.idempotency_key, body),
+        }
+        started = time.monotonic()
+        reply: Reply | None = None
+        error: str | None = None
+        final = False
+        try:
+            async with _heartbeats():
+                timeout = min(connector.timeout_seconds, call.timeout_seconds or connector.timeout_seconds)
+                reply = await self._egress.request(
+                    call.method, url, headers=headers, data=body or None, timeout=timeout
+                )
+        except UnsafeUrl as e:
+            error, final = str(e), True
+        except EgressError as e:
+            error = str(e)
+        outcome = partners.outcome(reply.status) if reply else ("refused" if final else "failed")
+        await asyncio.to_thread(
+            store.log_call,
+            self._engine,
+            {
+                "tenant_id": call.tenant,
+                "session_id": call.session_id,
+                "connector": call.connector,
+                "step": call.step,
+                "idempotency_key": call.idempotency_key,
+                "attempt": call.attempts_before + info.attempt,
+                "method": call.method,
+                "url": url,
+                "outcome": outcome,
+                "status_code": reply.status if reply else None,
+                "duration_ms": round((time.monotonic() - started) * 1000),
+                "response_excerpt": reply.text(EXCERPT) if reply else "",
+                "error": error,
+                "at": datetime.now(UTC),
+            },
+        )
+        log.info(
+            "partner.called",
+            tenant=call.tenant,
+            workflow_id=info.workflow_id,
+            connector=call.connector,
+            attempt=call.attempts_before + info.attempt,
+            outcome=outcome,
+            status=reply.status if reply else None,
+        )
+        if reply is None:
+            raise ApplicationError(
+                error or "no answer",
+                type=partners.REFUSED if final else "PartnerUnreachable",
+                non_retryable=final,
+            )
+        if outcome == "refused":
+            raise ApplicationError(
+                f"{call.connector} refused: {reply.status} {reply.text(200)}".strip(),
+                type=partners.REFUSED,
+                non_retryable=True,
+            )
+        if outcome == "failed":
+            wait = parse_retry_after(reply.headers.get("Retry-After"), datetime.now(UTC))
+            raise ApplicationError(
+                f"{call.connector} answered {reply.status}",
+                type="PartnerFailed",
+                next_retry_delay=None
+                if wait is None
+                else min(timedelta(seconds=wait), partners.MAX_RETRY_AFTER),
+            )
+        return CallResult(status=reply.status, body=_json(reply))
+
+
+def auth_headers(connector: Connector, message_id: str, body: bytes) -> dict[str, str]:
+    """The connector's credentials, as its auth type sends them."""
+    auth = connector.auth
+    kind = auth.get("type")
+    if kind == "bearer":
+        return {"Authorization": f"Bearer {auth['token']}"}
+    if kind == "basic":
+        pair = f"{auth['username']}:{auth.get('password', '')}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    if kind == "standard-webhooks":
+        now = int(time.time())
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign(auth["secret"], message_id, now, body),
+        }
+    return {}
+
+
+def _json(reply: Reply) -> Any:
+    """The answer's JSON, when it is JSON and small enough to keep in the session."""
+    if not reply.body or len(reply.body) > partners.MAX_RESULT:
+        return None
+    try:
+        return json.loads(reply.body)
+    except ValueError:
+        return None
+
+
+@asynccontextmanager
+async def _heartbeats() -> AsyncIterator[None]:
+    """Heartbeat while the partner holds the request: a worker that dies is noticed in seconds."""
+
+    async def beat() -> None:
+        while True:  # not at once: a quick answer completes without a heartbeat's round trip first
+            await asyncio.sleep(HEARTBEAT)
+            activity.heartbeat()
+
+    if activity.info().is_local:  # the inline attempt: bounded by its timeout, nothing to beat
+        yield
+        return
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()

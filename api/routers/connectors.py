@@ -1,0 +1,132 @@
+"""Connectors: a tenant's partner systems by name, their credentials, and the secret partners sign
+their events to us with."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import EngineDep, PageDep, SettingsDep, require
+from api.idempotency import IdempotencyKey, idempotent, request_hash
+from domain.connectors import (
+    ConnectorCreate,
+    ConnectorOut,
+    ConnectorPatch,
+    ConnectorWithSecret,
+    check_headers,
+    out,
+    parse_auth,
+    with_secret,
+)
+from domain.errors import DomainError, NotFound
+from egress.urls import Unreachable, UnsafeUrl, check_url
+from storage import connectors
+from storage.tenants import Principal
+
+router = APIRouter(prefix="/connectors", tags=["connectors"])
+Reader = Annotated[Principal, Depends(require("connectors:read"))]
+Writer = Annotated[Principal, Depends(require("connectors:write"))]
+
+
+async def _safe(url: str, allow_private: bool) -> None:
+    """The egress guard at registration, as for webhooks: a base URL whose host resolves to a
+    non-public address is refused; one that does not resolve yet is taken (every call resolves,
+    checks and pins the address again)."""
+    try:
+        await check_url(url, allow_private)
+    except UnsafeUrl as e:  # its message names no address
+        raise DomainError.one("UNSAFE_URL", str(e), "baseUrl") from None
+    except Unreachable:
+        pass
+
+
+def _generates_secret(auth: dict[str, Any]) -> bool:
+    return auth["type"] == "standard-webhooks" and "secret" not in auth
+
+
+@router.post("", status_code=201, response_model=ConnectorWithSecret)
+async def create_connector(
+    request: Request,
+    body: ConnectorCreate,
+    engine: EngineDep,
+    settings: SettingsDep,
+    p: Writer,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Register a partner system. The answer carries its `inboundSecret` (and a generated
+    standard-webhooks `auth.secret`), shown this once (and replayed to a retry with the same
+    Idempotency-Key); credentials are stored encrypted and never shown again."""
+    auth = parse_auth(body.auth)
+    headers = check_headers(body.headers)
+
+    async def respond() -> tuple[int, Any]:
+        await _safe(body.base_url, settings.webhook_allow_private)
+        connector = await run_in_threadpool(
+            connectors.create,
+            engine,
+            p.tenant,
+            body.name,
+            body.kind,
+            body.base_url,
+            auth,
+            datetime.now(UTC),
+            body.timeout_seconds,
+            headers,
+        )
+        return 201, with_secret(connector, reveal=True).model_dump(mode="json")
+
+    fingerprint = request_hash(request, body.model_dump(mode="json"))
+    return await idempotent(engine, p.tenant, idempotency_key, fingerprint, respond)
+
+
+@router.get("", response_model=list[ConnectorOut])
+async def list_connectors(engine: EngineDep, p: Reader, page: PageDep) -> list[ConnectorOut]:
+    found = await run_in_threadpool(connectors.list_all, engine, p.tenant, page.limit, page.offset)
+    return [out(c) for c in found]
+
+
+@router.get("/{connector_id}", response_model=ConnectorOut)
+async def get_connector(connector_id: str, engine: EngineDep, p: Reader) -> ConnectorOut:
+    connector = await run_in_threadpool(connectors.get, engine, p.tenant, connector_id)
+    if connector is None:
+        raise NotFound.one("CONNECTOR_NOT_FOUND", f"no connector {connector_id!r}", "id")
+    return out(connector)
+
+
+@router.patch("/{connector_id}", response_model=ConnectorOut)
+async def update_connector(
+    connector_id: str, body: ConnectorPatch, engine: EngineDep, settings: SettingsDep, p: Writer
+) -> ConnectorOut:
+    """Change any field; `auth` is replaced whole (a standard-webhooks one without a secret gets a new
+    secret, shown in this answer only). The name stays unique; a new base URL is checked again."""
+    changes = body.model_dump(exclude_unset=True, by_alias=False)
+    if "auth" in changes:
+        changes["auth"] = parse_auth(changes["auth"])
+    if "headers" in changes:
+        changes["headers"] = check_headers(changes["headers"])
+    if body.base_url is not None:
+        await _safe(body.base_url, settings.webhook_allow_private)
+    connector = await run_in_threadpool(
+        connectors.update, engine, p.tenant, connector_id, changes, datetime.now(UTC)
+    )
+    return out(connector, reveal="auth" in changes and _generates_secret(changes["auth"]))
+
+
+@router.delete("/{connector_id}", status_code=204)
+async def delete_connector(connector_id: str, engine: EngineDep, p: Writer) -> Response:
+    """Delete the connector; the partner events and calls it saw stay in their logs."""
+    await run_in_threadpool(connectors.delete, engine, p.tenant, connector_id)
+    return Response(status_code=204)
+
+
+@router.post("/{connector_id}/rotate_secret", response_model=ConnectorWithSecret)
+async def rotate_secret(connector_id: str, engine: EngineDep, p: Writer) -> ConnectorWithSecret:
+    """A new inbound secret, shown this once; the previous one keeps verifying beside it for 24 hours."""
+    connector = await run_in_threadpool(
+        connectors.rotate_secret, engine, p.tenant, connector_id, datetime.now(UTC)
+    )
+    return with_secret(connector)
