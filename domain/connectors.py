@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.errors import DomainError, FieldError
-from domain.model import HTTP_URL, CamelModel
+from domain.model import CamelModel, PublicUrl
 from domain.process import field_path
 
 Kind = Literal["OMS", "WMS", "CARRIER", "DEVICE", "HTTP"]
@@ -150,22 +150,13 @@ Name = Annotated[
         description="Unique in the tenant; process definitions name connectors by it.",
     ),
 ]
-BaseUrl = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=2000,
-        pattern=HTTP_URL,
-        description="An absolute http(s) URL; a public address unless private ones are allowed.",
-    ),
-]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT, description="Seconds a call may take.")]
 
 
 class ConnectorCreate(CamelModel):
     name: Name
     kind: Kind
-    base_url: BaseUrl
+    base_url: PublicUrl
     auth: AuthIn
     timeout_seconds: Timeout = DEFAULT_TIMEOUT
     headers: HeadersIn = Field(default_factory=dict)
@@ -189,7 +180,7 @@ class ConnectorPatch(CamelModel):
     # with `SkipJsonSchema[None]` would add the member's tag to the error's location).
     name: Name | None = Field(None, json_schema_extra=_left_out)
     kind: Kind | None = Field(None, json_schema_extra=_left_out)
-    base_url: BaseUrl | None = Field(None, json_schema_extra=_left_out)
+    base_url: PublicUrl | None = Field(None, json_schema_extra=_left_out)
     auth: AuthIn | None = Field(None, json_schema_extra=_left_out)
     timeout_seconds: Timeout | None = Field(None, json_schema_extra=_left_out)
     headers: HeadersIn | None = Field(None, json_schema_extra=_left_out)

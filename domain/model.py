@@ -17,6 +17,16 @@ MAX_INT = 2**31 - 1
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
 HTTP_URL = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?([/?#][!-~]*)?$"
+PublicUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        pattern=HTTP_URL,
+        description="An absolute http(s) URL; a public address unless private ones are allowed.",
+    ),
+]
+"""A URL the product will call (webhooks, connectors): the address guard checks it when it is given."""
 
 
 # Free-form JSON a caller gives (a session's context, an action's data) travels in workflow payloads

@@ -17,7 +17,7 @@ from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.errors import Conflict, DomainError
 from domain.events import CUSTOM_TYPE, FILTERS, known_filter
-from domain.model import HTTP_URL, MAX_INT, CamelModel, Timestamp
+from domain.model import MAX_INT, CamelModel, PublicUrl, Timestamp
 from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
@@ -40,20 +40,11 @@ def _check_types(value: list[str] | None) -> list[str] | None:
 EventFilter = Annotated[
     str, Field(json_schema_extra={"anyOf": [{"enum": FILTERS}, {"pattern": f"^{CUSTOM_TYPE}$"}]})
 ]
-Url = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=2000,
-        pattern=HTTP_URL,
-        description="An absolute http(s) URL; a public address unless private ones are allowed.",
-    ),
-]
 TYPES = "Empty: every type; `session.*`: a family."
 
 
 class WebhookCreate(CamelModel):
-    url: Url
+    url: PublicUrl
     event_types: list[EventFilter] = Field(default_factory=list, max_length=100, description=TYPES)
     description: str = Field("", max_length=500)
 
@@ -63,7 +54,7 @@ class WebhookCreate(CamelModel):
 class WebhookPatch(CamelModel):
     """Only the fields sent change; a field may be left out, but not set to null."""
 
-    url: Url | SkipJsonSchema[None] = None
+    url: PublicUrl | SkipJsonSchema[None] = None
     event_types: list[EventFilter] | SkipJsonSchema[None] = Field(None, max_length=100, description=TYPES)
     description: str | SkipJsonSchema[None] = Field(None, max_length=500)
     enabled: bool | SkipJsonSchema[None] = None
