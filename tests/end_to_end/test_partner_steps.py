@@ -25,6 +25,7 @@ from domain.process import validate_definition
 from domain.session import ActionRequest, SessionStart
 from sandbox.app import PARTNER_PATH, create_app
 from storage import sessions
+from storage.webhooks import new_secret
 from tests.end_to_end.test_durability import polling, spawn_worker
 from tests.support import ApiClient, eventually
 
@@ -345,3 +346,35 @@ async def test_a_worker_killed_while_the_partner_holds_the_call_repeats_the_same
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 proc.wait(30)
+
+
+async def test_a_connector_with_standard_webhooks_auth_signs_its_calls(
+    api: ApiClient, partner: str, http: aiohttp.ClientSession
+) -> None:
+    secret = new_secret()
+    body = {
+        "name": "signed",
+        "kind": "WMS",
+        "baseUrl": partner + PARTNER_PATH,
+        "auth": {"type": "standard-webhooks", "secret": secret},
+    }
+    await api.ok("POST", "/connectors", body, 201)
+    path = f"/pgi-{uuid.uuid4().hex[:6]}"
+    async with http.post(f"{partner}{PARTNER_PATH}/config", json={"standardWebhooksSecret": secret}) as r:
+        assert r.status == 200, await r.text()
+    try:
+        session_id = await start(api, process([{**call_step(path), "connector": "signed"}]))
+        await status_is(api, session_id, "DONE")  # the partner verified the signature (else a 401: FAILED)
+    finally:
+        async with http.post(f"{partner}{PARTNER_PATH}/config", json={}) as r:
+            assert r.status == 200
+    (seen,) = await calls_to(http, partner, path)
+    assert seen["auth"]["ok"] is True and seen["headers"]["webhook-id"] == seen["idempotencyKey"]
+
+
+async def test_webhooks_subscribe_to_what_processes_emit(api: ApiClient) -> None:
+    for filters in (["process.*"], ["process.ready"], ["process.ready.now", "session.*"]):
+        body = {"url": "http://127.0.0.1:9/hook", "eventTypes": filters}
+        assert (await api.ok("POST", "/webhooks", body, 201))["eventTypes"] == filters
+    refused = await api.post("/webhooks", {"url": "http://127.0.0.1:9/hook", "eventTypes": ["processes.x"]})
+    assert refused.status == 400 and refused.body["errors"][0]["field"].startswith("eventTypes")
