@@ -59,6 +59,11 @@ class PartnerActivities:
         info = activity.info()
         connector = await self._connector(call.tenant, call.connector)
         if connector is None:
+            await asyncio.to_thread(
+                store.log_call,
+                self._engine,
+                self._attempt(call, "", None, "refused", 0, f"no connector named {call.connector!r}"),
+            )
             raise ApplicationError(
                 f"no connector named {call.connector!r}", type=partners.REFUSED, non_retryable=True
             )
@@ -86,25 +91,9 @@ class PartnerActivities:
         except EgressError as e:
             error = str(e)
         outcome = partners.outcome(reply.status) if reply else ("refused" if final else "failed")
+        duration = round((time.monotonic() - started) * 1000)
         await asyncio.to_thread(
-            store.log_call,
-            self._engine,
-            {
-                "tenant_id": call.tenant,
-                "session_id": call.session_id,
-                "connector": call.connector,
-                "step": call.step,
-                "idempotency_key": call.idempotency_key,
-                "attempt": call.attempts_before + info.attempt,
-                "method": call.method,
-                "url": url,
-                "outcome": outcome,
-                "status_code": reply.status if reply else None,
-                "duration_ms": round((time.monotonic() - started) * 1000),
-                "response_excerpt": reply.text(EXCERPT) if reply else "",
-                "error": error,
-                "at": datetime.now(UTC),
-            },
+            store.log_call, self._engine, self._attempt(call, url, reply, outcome, duration, error)
         )
         log.info(
             "partner.called",
@@ -137,6 +126,28 @@ class PartnerActivities:
                 else min(timedelta(seconds=wait), partners.MAX_RETRY_AFTER),
             )
         return CallResult(status=reply.status, body=_json(reply))
+
+    @staticmethod
+    def _attempt(
+        call: PartnerCall, url: str, reply: Reply | None, outcome: str, duration_ms: int, error: str | None
+    ) -> dict[str, Any]:
+        """The attempt as `GET /sessions/{id}/calls` shows it."""
+        return {
+            "tenant_id": call.tenant,
+            "session_id": call.session_id,
+            "connector": call.connector,
+            "step": call.step,
+            "idempotency_key": call.idempotency_key,
+            "attempt": call.attempts_before + activity.info().attempt,
+            "method": call.method,
+            "url": url,
+            "outcome": outcome,
+            "status_code": reply.status if reply else None,
+            "duration_ms": duration_ms,
+            "response_excerpt": reply.text(EXCERPT) if reply else "",
+            "error": error,
+            "at": datetime.now(UTC),
+        }
 
 
 def auth_headers(connector: Connector, message_id: str, body: bytes) -> dict[str, str]:

@@ -23,7 +23,7 @@ from domain.errors import (
     Unprocessable,
     kind_of,
 )
-from domain.model import HTTP_URL
+from domain.model import HTTP_BASE_URL, HTTP_URL
 from domain.process import field_path
 
 log = structlog.get_logger(__name__)
@@ -150,8 +150,14 @@ def _methods(request: Request) -> list[str]:
 
 def _message(error: Any) -> str:
     """Pydantic's message, but a URL's pattern (a long regex) said in words."""
-    if error.get("type") == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == HTTP_URL:
+    pattern = error.get("ctx", {}).get("pattern") if error.get("type") == "string_pattern_mismatch" else None
+    if pattern == HTTP_URL:
         return "must be an absolute http(s) URL: a host name or IPv4 address, an optional port, a path"
+    if pattern == HTTP_BASE_URL:
+        return (
+            "must be an absolute http(s) URL: a host name or IPv4 address, an optional port, a path; "
+            "no query or fragment"
+        )
     return str(error.get("msg", "invalid"))
 
 

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.errors import DomainError, FieldError
-from domain.model import CamelModel, PublicUrl
+from domain.model import BaseUrl, CamelModel
 from domain.process import field_path
 
 Kind = Literal["OMS", "WMS", "CARRIER", "DEVICE", "HTTP"]
@@ -35,7 +35,25 @@ HEADER_VALUE = r"^[^\x00-\x08\x0a-\x1f\x7f]*$"  # no control characters (CR, LF,
 MAX_HEADER_NAME = 100
 MAX_HEADER_VALUE = 1000
 # Set by the call itself, never by a connector's configuration (compared without case).
-RESERVED_HEADERS = ("authorization", "host", "content-length", "idempotency-key")
+# Set by each call itself, or about the connection rather than the request (a partner would see
+# them twice, or a body framed two ways).
+RESERVED_HEADERS = (
+    "authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "idempotency-key",
+    "user-agent",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+    "proxy-authorization",
+    "proxy-connection",
+)
 RESERVED_PREFIXES = ("webhook-",)  # Standard Webhooks' signature headers
 # A Standard Webhooks secret: `whsec_` and the key in base64, 16 to 66 bytes.
 WHSEC = r"^whsec_(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
@@ -64,13 +82,20 @@ class NoAuth(CamelModel):
 
 class BearerAuth(CamelModel):
     type: Literal["bearer"]
-    token: str = Field(min_length=1, max_length=4000, description="Sent as `Authorization: Bearer <token>`.")
+    token: str = Field(
+        min_length=1,
+        max_length=4000,
+        pattern=r"^[!-~]+$",
+        description="Sent as `Authorization: Bearer <token>`: visible ASCII, no spaces.",
+    )
 
 
 class BasicAuth(CamelModel):
     type: Literal["basic"]
-    username: str = Field(min_length=1, max_length=200)
-    password: str = Field(max_length=1000)
+    username: str = Field(
+        min_length=1, max_length=200, pattern=r"^[^:\x00-\x1f\x7f]+$", description="No `:`."
+    )
+    password: str = Field(max_length=1000, pattern=r"^[^\x00-\x1f\x7f]*$")
 
 
 class StandardWebhooksAuth(CamelModel):
@@ -156,7 +181,7 @@ Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT, description="Seconds a ca
 class ConnectorCreate(CamelModel):
     name: Name
     kind: Kind
-    base_url: PublicUrl
+    base_url: BaseUrl
     auth: AuthIn
     timeout_seconds: Timeout = DEFAULT_TIMEOUT
     headers: HeadersIn = Field(default_factory=dict)
@@ -180,7 +205,7 @@ class ConnectorPatch(CamelModel):
     # with `SkipJsonSchema[None]` would add the member's tag to the error's location).
     name: Name | None = Field(None, json_schema_extra=_left_out)
     kind: Kind | None = Field(None, json_schema_extra=_left_out)
-    base_url: PublicUrl | None = Field(None, json_schema_extra=_left_out)
+    base_url: BaseUrl | None = Field(None, json_schema_extra=_left_out)
     auth: AuthIn | None = Field(None, json_schema_extra=_left_out)
     timeout_seconds: Timeout | None = Field(None, json_schema_extra=_left_out)
     headers: HeadersIn | None = Field(None, json_schema_extra=_left_out)

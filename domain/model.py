@@ -27,6 +27,17 @@ PublicUrl = Annotated[
     ),
 ]
 """A URL the product will call (webhooks, connectors): the address guard checks it when it is given."""
+HTTP_BASE_URL = rf"^https?://{_LABEL}(\.{_LABEL})*(:{_PORT})?(/[!-\"$->@-~]*)?$"
+BaseUrl = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=2000,
+        pattern=HTTP_BASE_URL,
+        description="An absolute http(s) URL without query or fragment (steps add paths to it); a public "
+        "address unless private ones are allowed.",
+    ),
+]
 
 
 # Free-form JSON a caller gives (a session's context, an action's data) travels in workflow payloads
@@ -36,8 +47,34 @@ JSON_MAX_BYTES = 32 * 1024
 JSON_MAX_DEPTH = 32
 
 
+def not_unicode(value: Any, path: str = "") -> list[str]:
+    """Where a JSON value holds a string that is not Unicode (a lone surrogate, which JSON's `\\u`
+    escapes allow): such a string cannot be stored or sent on, so it is refused where it comes in."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return [path or "value"]
+        return []
+    if isinstance(value, dict):
+        found = [f"{path}.{k}" if path else str(k) for k in value if not_unicode(str(k))]
+        return found + [
+            p for k, v in value.items() for p in not_unicode(v, f"{path}.{k}" if path else str(k))
+        ]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in not_unicode(v, f"{path}[{i}]")]
+    return []
+
+
 def _bounded(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value, default=str)) > JSON_MAX_BYTES:
+    bad = not_unicode(value)
+    if bad:
+        raise ValueError(f"holds text that is not valid Unicode (a lone surrogate) at {', '.join(bad[:5])}")
+    try:
+        size = len(json.dumps(value, default=str, allow_nan=False))
+    except ValueError:
+        raise ValueError("NaN and Infinity are not JSON") from None
+    if size > JSON_MAX_BYTES:
         raise ValueError(f"must stay under {JSON_MAX_BYTES} bytes of JSON")
     containers: list[tuple[Any, int]] = [(value, 1)]  # objects and arrays, each with its depth
     while containers:

@@ -18,7 +18,7 @@ REFUSED = "PartnerRefused"  # the error type of a refusal: never retried
 MAX_RESULT = 32 * 1024  # the most of a JSON answer kept in the session's context (it is in history)
 MAX_RETRY_AFTER = timedelta(hours=1)  # a partner's Retry-After is honoured up to this
 INLINE_TIMEOUT = timedelta(seconds=2)  # the most the first attempt, made inline, waits for an answer
-INBOX = 100  # partner events a session holds for states it has not reached (the oldest go first)
+INBOX = 20  # partner events (each at most 32 KiB) a session holds for states it has not reached
 SEEN = 500  # message ids a session remembers, to apply each event once
 
 

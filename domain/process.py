@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError
 
 from domain.errors import FieldError, InvalidDefinition
-from domain.model import CamelModel
-from domain.templates import placeholders, unknown
+from domain.model import CamelModel, not_unicode
+from domain.templates import DOT_SEGMENT, placeholders, unknown
 
 STATE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -92,6 +92,11 @@ class Transition(CamelModel):
     from_: str = Field(alias="from")
     action: str
     to: str
+    system: bool = Field(
+        False,
+        description="Only the process applies it (a timer, a call's outcome, an awaited event, a process "
+        "written in Python): an API action naming it is refused, and `allowedActions` leaves it out.",
+    )
 
 
 class ProcessDefinition(CamelModel):
@@ -114,7 +119,12 @@ class ProcessDefinition(CamelModel):
         return next((s for s in self.states if s.name == name), None)
 
     def allowed_actions(self, status: str) -> list[str]:
+        """Every action out of `status`: what the process itself may apply."""
         return [t.action for t in self.transitions if t.from_ == status]
+
+    def client_actions(self, status: str) -> list[str]:
+        """The actions out of `status` an API caller may apply (not the `system` ones)."""
+        return [t.action for t in self.transitions if t.from_ == status and not t.system]
 
     def target(self, status: str, action: str) -> str | None:
         return next((t.to for t in self.transitions if t.from_ == status and t.action == action), None)
@@ -152,6 +162,11 @@ def validate_definition(
             raise InvalidDefinition(
                 [FieldError("INVALID_FIELD", x["msg"], field_path(_untagged(x["loc"]))) for x in e.errors()]
             ) from None
+    bad = not_unicode(definition.model_dump(mode="json", by_alias=True))
+    if bad:
+        raise InvalidDefinition(
+            [FieldError("INVALID_TEXT", "not valid Unicode (a lone surrogate)", field) for field in bad]
+        )
     errors = _check(definition, connectors)
     if errors:
         raise InvalidDefinition(errors)
@@ -234,9 +249,17 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
         seen.setdefault(key, i)
 
     for i, s in enumerate(d.states):
-        calls, awaited = 0, set()
+        calls, timers, awaited = 0, 0, set()
         for j, step in enumerate(s.steps):
             field = f"states[{i}].steps[{j}]"
+            if s.name in d.terminal_states and not isinstance(step, NotifyStep):
+                err("TERMINAL_STEP", f"a terminal state runs notify steps only, not {step.kind}", field)
+            if isinstance(step, TimerStep):
+                timers += 1
+                if timers > 1:
+                    err(
+                        "TWO_TIMERS", f"state {s.name!r} has two timers; keep the one that fires first", field
+                    )
             for name, action in _actions(step):
                 if action is not None and (s.name, action) not in seen:
                     err(
@@ -253,6 +276,8 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
                     if why:
                         err("UNKNOWN_PLACEHOLDER", why, f"{field}.{part}")
             if isinstance(step, CallStep):
+                if DOT_SEGMENT.search(step.path.split("?")[0]):
+                    err("DOT_SEGMENT", "a path may not hold `.` or `..` segments", f"{field}.path")
                 calls += 1
                 if calls > 1:
                     err(

@@ -75,7 +75,7 @@ def session_view(
         cart_id=start.cart_id,
         reference=start.reference,
         status=status,
-        allowed_actions=definition.allowed_actions(status),
+        allowed_actions=definition.client_actions(status),
         terminal=definition.is_terminal(status),
         revision=revision,
         context=start.context,
@@ -118,9 +118,10 @@ class ActionNotAllowed(Conflict):
         )
 
 
-def next_status(definition: ProcessDefinition, status: str, action: str) -> str:
-    """The state `action` leads to from `status`, or `ActionNotAllowed`."""
+def next_status(definition: ProcessDefinition, status: str, action: str, client: bool = False) -> str:
+    """The state `action` leads to from `status`, or `ActionNotAllowed`; a `client` (an API caller)
+    may not apply the process's own (`system`) actions."""
     target = definition.target(status, action)
-    if target is None:
-        raise ActionNotAllowed(action, status, definition.allowed_actions(status))
+    if target is None or (client and action not in definition.client_actions(status)):
+        raise ActionNotAllowed(action, status, definition.client_actions(status))
     return target

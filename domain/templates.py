@@ -59,8 +59,17 @@ def render(template: Any, scope: dict[str, Any]) -> Any:
 
 
 def render_path(template: str, scope: dict[str, Any]) -> str:
-    """A URL path: each value is percent-encoded, so a reference cannot add segments or a query."""
-    return PLACEHOLDER.sub(lambda m: quote(_text(lookup(scope, m.group(1))), safe=""), template)
+    """A URL path: each value is percent-encoded, so a reference cannot add segments or a query,
+    nor, as `.` or `..`, remove one."""
+
+    def segment(m: re.Match[str]) -> str:
+        value = quote(_text(lookup(scope, m.group(1))), safe="")
+        return value.replace(".", "%2E") if value in (".", "..") else value
+
+    return PLACEHOLDER.sub(segment, template)
+
+
+DOT_SEGMENT = re.compile(r"(^|/)\.{1,2}(/|$|[?#])")
 
 
 def lookup(scope: dict[str, Any], name: str) -> Any:

@@ -80,16 +80,31 @@ class SessionWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry_over())
             await self._step()
+        await self._entered(self._revision)  # a terminal state's notify steps
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    async def _entered(self, revision: int) -> bool:
+        """Run the entry steps of the state `revision` entered, once; False when the session has
+        already left it. Partner steps wait for the change's own record, so its events come first."""
+        if self._start.entered >= revision:
+            return True
+        self._start.entered = revision
+        state = self._definition.state(self._status)
+        reaching = any(isinstance(s, NotifyStep | CallStep) for s in (state.steps if state else []))
+        if reaching or self._definition.kind == "code":
+            await workflow.wait_condition(lambda: self._recorded >= revision)
+            if self._revision != revision:
+                return False
+        await self._enter(revision)
+        return True
 
     async def _step(self) -> None:
         """Run the state's entry steps once, then wait for whichever comes first: a change, a partner
         event it awaits, its call's outcome, or a timer (its own, or an await's timeout)."""
         revision = self._revision
-        if self._start.entered < revision:
-            self._start.entered = revision
-            await self._enter(revision)
+        if not await self._entered(revision):
+            return
         awaits = self._steps(AwaitStep)
         event = self._take_event(awaits)
         if event is not None:
@@ -235,7 +250,7 @@ class SessionWorkflow:
             action = step.on_failure
             data: dict[str, Any] = {"connector": step.connector, "reason": reason}
         else:
-            if step.result_key:
+            if step.result_key and self._revision == revision:  # an answer too late changes nothing
                 self._start.context[step.result_key] = result.body
             action, data = step.on_success, {"connector": step.connector, "status": result.status}
         if action is not None and self._revision == revision:
@@ -270,7 +285,7 @@ class SessionWorkflow:
     @act.validator
     def _validate_act(self, request: ActionRequest) -> None:
         try:
-            next_status(self._definition, self._status, request.action)
+            next_status(self._definition, self._status, request.action, client=True)
         except ActionNotAllowed as e:
             raise to_failure(e) from None
 

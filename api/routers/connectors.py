@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PageDep, SettingsDep, require
@@ -22,9 +23,10 @@ from domain.connectors import (
     parse_auth,
     with_secret,
 )
-from domain.errors import DomainError, NotFound
+from domain.errors import Conflict, DomainError, NotFound
+from domain.process import CallStep
 from egress.urls import Unreachable, UnsafeUrl, check_url
-from storage import connectors
+from storage import connectors, processes
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
@@ -110,6 +112,8 @@ async def update_connector(
         changes["headers"] = check_headers(changes["headers"])
     if body.base_url is not None:
         await _safe(body.base_url, settings.webhook_allow_private)
+    if body.name is not None:
+        await _not_in_use(engine, p.tenant, connector_id, "name")
     connector = await run_in_threadpool(
         connectors.update, engine, p.tenant, connector_id, changes, datetime.now(UTC)
     )
@@ -118,7 +122,10 @@ async def update_connector(
 
 @router.delete("/{connector_id}", status_code=204)
 async def delete_connector(connector_id: str, engine: EngineDep, p: Writer) -> Response:
-    """Delete the connector; the partner events and calls it saw stay in their logs."""
+    """Delete the connector, unless a process's latest version calls it (409 naming them); the
+    partner events it received stay readable at `GET /partners/{id}/events`, its calls at each
+    session's `/calls`."""
+    await _not_in_use(engine, p.tenant, connector_id, "id")
     await run_in_threadpool(connectors.delete, engine, p.tenant, connector_id)
     return Response(status_code=204)
 
@@ -130,3 +137,29 @@ async def rotate_secret(connector_id: str, engine: EngineDep, p: Writer) -> Conn
         connectors.rotate_secret, engine, p.tenant, connector_id, datetime.now(UTC)
     )
     return with_secret(connector)
+
+
+async def _not_in_use(engine: Engine, tenant: str, connector_id: str, field: str) -> None:
+    """A connector that the latest version of a process calls keeps its name: sessions would fail
+    their calls (register new versions without it first)."""
+    connector = await run_in_threadpool(connectors.get, engine, tenant, connector_id)
+    if connector is None:
+        return  # the change itself answers 404
+    latest = await run_in_threadpool(processes.list_latest, engine, tenant)
+    users = sorted(
+        d.type
+        for d in latest
+        if any(
+            isinstance(step, CallStep) and step.connector == connector.name
+            for s in d.states
+            for step in s.steps
+        )
+    )
+    if users:
+        raise Conflict.one(
+            "CONNECTOR_IN_USE",
+            f"{connector.name!r} is called by the latest version of {', '.join(users)}; register versions "
+            "that call another connector first",
+            field,
+            processes=users,
+        )

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, PageDep, SessionsDep, require
@@ -23,7 +23,7 @@ from api.errors import PROBLEM, problem
 from clients.temporal import WorkflowNotFound
 from domain.connectors import Connector
 from domain.errors import DomainError, FieldError, NotFound
-from domain.model import CamelModel
+from domain.model import CamelModel, JsonObject, not_unicode
 from domain.partners import PartnerEvent
 from domain.process import EVENT_TYPE, field_path
 from domain.signing import sign
@@ -44,7 +44,14 @@ class InboundEvent(CamelModel):
     reference: str | None = Field(
         None, min_length=1, max_length=200, description="The session's id or reference."
     )
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: JsonObject = Field(default_factory=dict)
+
+    @field_validator("reference")
+    @classmethod
+    def _unicode(cls, value: str | None) -> str | None:
+        if value is not None and not_unicode(value):
+            raise ValueError("not valid Unicode (a lone surrogate)")
+        return value
 
 
 class Accepted(CamelModel):
@@ -111,7 +118,7 @@ async def receive_event(
     except ValueError as e:
         errors = e.errors() if isinstance(e, ValidationError) else []
         raise DomainError(
-            [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"])) for x in errors]
+            [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"]) or "body") for x in errors]
             or [FieldError("INVALID_JSON", "the body is not a JSON object", "body")]
         ) from None
     now = datetime.now(UTC)
@@ -186,9 +193,14 @@ async def list_partner_events(
     ] = None,
 ) -> list[StoredEvent]:
     """A connector's events, newest first."""
-    if await run_in_threadpool(connectors.get, engine, p.tenant, connector_id) is None:
-        raise NotFound.one("CONNECTOR_NOT_FOUND", f"no connector {connector_id!r}", "connectorId")
     rows: list[PartnerEventRow] = await run_in_threadpool(
         store.list_events, engine, p.tenant, connector_id, unmatched, page.limit, page.offset
     )
+    # A deleted connector's events stay readable; an id the tenant never had is a 404.
+    if (
+        not rows
+        and await run_in_threadpool(connectors.get, engine, p.tenant, connector_id) is None
+        and not await run_in_threadpool(store.list_events, engine, p.tenant, connector_id, None, 1, 0)
+    ):
+        raise NotFound.one("CONNECTOR_NOT_FOUND", f"no connector {connector_id!r}", "connectorId")
     return [StoredEvent.model_validate(r.model_dump(exclude={"tenant_id", "connector_id"})) for r in rows]

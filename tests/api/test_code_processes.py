@@ -13,20 +13,21 @@ async def test_the_example_code_process_is_listed_and_walked_through_the_api(api
     assert listed["LOCKER_PICKUP"]["kind"] == "code" and listed["WEB_ORDER"]["kind"] == "data"
     cart = f"cart-{uuid.uuid4().hex[:6]}"
     started = await api.ok("POST", "/sessions", {"processType": "LOCKER_PICKUP", "cartId": cart}, 201)
-    assert started["status"] == "ASSIGNING"
+    assert started["status"] == "ASSIGNING" and started["allowedActions"] == ["cancel"]
+    forged = await api.post(
+        f"/sessions/{started['id']}/actions", {"action": "assign", "data": {"compartment": 99}}
+    )
+    assert forged.status == 409 and forged.body["allowedActions"] in (["cancel"], ["collect", "cancel"])
 
     async def ready() -> bool:
         return (await api.ok("GET", f"/sessions/{started['id']}"))["status"] == "READY"
 
     await eventually(ready, what="the process to assign a compartment")
     view = await api.ok("GET", f"/sessions/{started['id']}")
-    assert 1 <= view["context"]["compartment"] <= 24 and view["allowedActions"] == [
-        "collect",
-        "expire",
-        "cancel",
-    ]
-    refused = await api.post(f"/sessions/{started['id']}/actions", {"action": "assign"})
-    assert refused.status == 409 and refused.body["allowedActions"] == ["collect", "expire", "cancel"]
+    assert 1 <= view["context"]["compartment"] <= 24 and view["allowedActions"] == ["collect", "cancel"]
+    for internal in ("assign", "expire"):  # the process's own actions (`system`): not an API caller's
+        refused = await api.post(f"/sessions/{started['id']}/actions", {"action": internal})
+        assert refused.status == 409 and refused.body["allowedActions"] == ["collect", "cancel"]
     done = await api.ok("POST", f"/sessions/{started['id']}/actions", {"action": "collect"})
     assert done["status"] == "COLLECTED" and done["terminal"]
     trail = await api.ok("GET", f"/carts/{cart}/revisions")

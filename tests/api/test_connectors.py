@@ -150,6 +150,14 @@ async def test_names_are_unique_per_tenant(api: ApiClient, make_tenant: Callable
         ({"headers": {"X-A": 5}}, "headers.X-A"),
         ({"headers": {f"X-{n}": "v" for n in range(21)}}, "headers"),
         ({"headers": {"X-A": "1", "x-a": "2"}}, "headers.x-a"),
+        ({"baseUrl": "https://oms.example/api?key=1"}, "baseUrl"),
+        ({"baseUrl": "https://oms.example/api#top"}, "baseUrl"),
+        ({"auth": {"type": "bearer", "token": "abc\nX-Evil: 1"}}, "auth.token"),
+        ({"auth": {"type": "bearer", "token": "two words"}}, "auth.token"),
+        ({"auth": {"type": "basic", "username": "a:b", "password": "p"}}, "auth.username"),
+        ({"headers": {"Transfer-Encoding": "chunked"}}, "headers.Transfer-Encoding"),
+        ({"headers": {"content-type": "text/plain"}}, "headers.content-type"),
+        ({"headers": {"Connection": "close"}}, "headers.Connection"),
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field(
@@ -286,3 +294,23 @@ async def test_a_retry_with_the_same_idempotency_key_gets_the_same_answer(api: A
     assert first.status == again.status == 201
     assert again.body["id"] == first.body["id"] and again.body["inboundSecret"] == first.body["inboundSecret"]
     assert len(await api.ok("GET", "/connectors")) == 1
+
+
+async def test_a_connector_a_process_calls_keeps_its_name(api: ApiClient) -> None:
+    made = await api.ok("POST", "/connectors", body("used"), 201)
+    step = {"kind": "call", "connector": "used", "path": "/x", "onSuccess": "done", "onFailure": "done"}
+    process = {
+        "type": "USES_IT",
+        "states": [{"name": "A", "steps": [step]}, {"name": "B"}],
+        "initialState": "A",
+        "terminalStates": ["B"],
+        "transitions": [{"from": "A", "action": "done", "to": "B"}],
+    }
+    await api.ok("POST", "/processes", process, 201)
+    deleted = await api.call("DELETE", f"/connectors/{made['id']}")
+    assert deleted.status == 409 and deleted.body["processes"] == ["USES_IT"]
+    renamed = await api.call("PATCH", f"/connectors/{made['id']}", {"name": "other"})
+    assert renamed.status == 409 and renamed.body["errors"][0]["field"] == "name"
+    await api.ok("PATCH", f"/connectors/{made['id']}", {"timeoutSeconds": 5})  # other changes are fine
+    await api.ok("POST", "/processes", {**process, "states": [{"name": "A"}, {"name": "B"}]}, 201)  # v2
+    await api.ok("DELETE", f"/connectors/{made['id']}", status=204)

@@ -204,7 +204,8 @@ async def test_a_slow_endpoint_is_cut_at_the_budget_and_left_to_its_dispatcher(
         assert (first["attempt"], first["outcome"]) == (1, "failed")
         assert "did not answer in time" in first["error"]
         # cut at the inline budget (the slot's wait included), not at the exchange's 15 s
-        assert settings.webhook_inline_ms / 2 <= first["durationMs"] <= settings.webhook_inline_ms
+        # Cut by a timer at the budget: late by what a busy event loop adds, never by the endpoint's time.
+        assert settings.webhook_inline_ms / 2 <= first["durationMs"] <= settings.webhook_inline_ms + 100
         # The dispatcher has it, waiting out the schedule's first step (5 s, jittered by up to 20 %).
         timers: list[float] = []
 

@@ -140,3 +140,57 @@ def test_each_mistake_is_named_by_its_field(steps: list[dict[str, Any]], field: 
 
 def test_connectors_are_checked_only_when_the_caller_knows_them() -> None:
     assert validate_definition(definition([{**CALL, "connector": "anything"}])).states[0].steps
+
+
+def test_a_value_in_a_path_cannot_climb_out_of_it() -> None:
+    for value in ("..", "."):
+        assert (
+            render_path("/orders/{{data.r}}/submit", {"data": {"r": value}})
+            == f"/orders/{'%2E' * len(value)}/submit"
+        )
+    assert render_path("/o/{{data.r}}", {"data": {"r": "a..b"}}) == "/o/a..b"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        (
+            lambda d: d["states"][0]["steps"].append({**CALL, "path": "/a/../admin"}),
+            "states[0].steps[0].path",
+            "DOT_SEGMENT",
+        ),
+        (
+            lambda d: d["states"][1].update(
+                steps=[{"kind": "timer", "afterSeconds": 5, "action": "succeed"}]
+            ),
+            "states[1].steps[0]",
+            "TERMINAL_STEP",
+        ),
+        (
+            lambda d: d["states"][0]["steps"].extend(
+                [
+                    {"kind": "timer", "afterSeconds": 5, "action": "succeed"},
+                    {"kind": "timer", "afterSeconds": 1, "action": "fail"},
+                ]
+            ),
+            "states[0].steps[1]",
+            "TWO_TIMERS",
+        ),
+        (lambda d: d.update(description="bad \ud800 text"), "description", "INVALID_TEXT"),
+        (
+            lambda d: d["states"][0]["steps"].append({**CALL, "body": {"k": "\ud800"}}),
+            "states[0].steps[0].body.k",
+            "INVALID_TEXT",
+        ),
+    ],
+)
+def test_steps_that_could_never_run_as_written_are_refused(change: Any, field: str, code: str) -> None:
+    body = definition([])
+    change(body)
+    assert errors(body, {"oms"}).get(field) == code
+
+
+def test_a_terminal_state_may_notify() -> None:
+    body = definition([])
+    body["states"][1]["steps"] = [{"kind": "notify", "event": "done"}]
+    assert validate_definition(body).states[1].steps[0].kind == "notify"

@@ -171,14 +171,20 @@ async def test_a_call_for_a_connector_deleted_meanwhile_fails_the_step(
     api: ApiClient, partner: str, http: aiohttp.ClientSession
 ) -> None:
     created = await connector(api, partner)
-    definition = process([call_step("/never")], [])
-    definition["states"][0]["steps"] = []
-    definition["states"][1]["steps"] = [call_step("/never")]
-    session_id = await start(api, definition)
-    await api.ok("DELETE", f"/connectors/{created['id']}", status=204)
+    definition = process([], [call_step("/never")])
+    session_id = await start(api, definition)  # on the version that calls `oms`
+    await api.ok(
+        "POST",
+        "/processes",
+        {**definition, "states": [{"name": s} for s in ("NEW", "WAITING", "DONE", "FAILED")]},
+        201,
+    )
+    await api.ok("DELETE", f"/connectors/{created['id']}", status=204)  # no latest version calls it now
     await api.ok("POST", f"/sessions/{session_id}/actions", {"action": "wait"})
     await status_is(api, session_id, "FAILED")
     assert await calls_to(http, partner, "/never") == []
+    (attempt,) = await api.ok("GET", f"/sessions/{session_id}/calls")
+    assert (attempt["outcome"], attempt["error"]) == ("refused", "no connector named 'oms'")
 
 
 async def send(
@@ -378,3 +384,15 @@ async def test_webhooks_subscribe_to_what_processes_emit(api: ApiClient) -> None
         assert (await api.ok("POST", "/webhooks", body, 201))["eventTypes"] == filters
     refused = await api.post("/webhooks", {"url": "http://127.0.0.1:9/hook", "eventTypes": ["processes.x"]})
     assert refused.status == 400 and refused.body["errors"][0]["field"].startswith("eventTypes")
+
+
+async def test_an_event_too_large_or_not_unicode_is_refused_before_anything_is_stored(
+    api: ApiClient, partner: str, http: aiohttp.ClientSession
+) -> None:
+    created = await connector(api, partner)
+    session_id = await start(api, process(AWAIT))
+    for data in ({"blob": "x" * 40_000}, {"k": "\ud800"}):
+        sent = await send(http, partner, api, created, type="partner.done", reference=session_id, data=data)
+        assert sent["status"] == 400 and '"field":"data"' in sent["body"].replace(" ", ""), sent
+    assert await api.ok("GET", f"/partners/{created['id']}/events") == []
+    assert (await api.ok("GET", f"/sessions/{session_id}"))["status"] == "NEW"

@@ -298,3 +298,63 @@ async def test_a_call_retried_after_the_inline_attempt_then_an_early_event_walk_
         ("process.opened", 1, {"cart": "cart"})
     ]
     await keep(handle, "session_partner_steps")
+
+
+HOLDABLE = validate_definition(
+    {
+        **PARTNERED.model_dump(mode="json", by_alias=True, exclude={"version"}),
+        "type": "HOLDABLE",
+        "states": [
+            *PARTNERED.model_dump(mode="json", by_alias=True)["states"],
+            {"name": "HELD", "steps": [{"kind": "notify", "event": "held"}]},
+        ],
+        "transitions": [
+            *PARTNERED.model_dump(mode="json", by_alias=True)["transitions"],
+            {"from": "SUBMITTED", "action": "hold", "to": "HELD"},
+            {"from": "HELD", "action": "release", "to": "REJECTED"},
+        ],
+    }
+)
+
+
+async def test_an_answer_that_comes_after_the_session_moved_on_changes_nothing(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """And entry steps run after their change is recorded: its events come first."""
+    order: list[str] = []
+
+    @stand_in(SessionActivities.record_session_change)
+    async def record(change: SessionChange) -> None:
+        order.append(f"record {change.revision.action}")
+
+    @stand_in(PartnerActivities.call_partner)
+    async def call_partner(call: PartnerCall) -> CallResult:
+        if activity.info().is_local:
+            raise ApplicationError("busy", type="PartnerFailed", next_retry_delay=timedelta(minutes=10))
+        order.append("answered")
+        return CallResult(status=200, body={"late": True})
+
+    @stand_in(SessionActivities.notify)
+    async def notify(notification: Notification) -> None:
+        order.append(f"notify {notification.type}")
+
+    async with worker(time_skipping, [SessionWorkflow], [record, call_partner, notify]) as queue:
+        sessions = SessionClient(time_skipping.client, queue, None)
+        start = start_of(HOLDABLE)
+        await sessions.start(start)
+        await sessions.act("wf", start.session_id, ActionRequest(action="submit"))
+        held = await sessions.act("wf", start.session_id, ActionRequest(action="hold"))
+        await time_skipping.sleep(timedelta(minutes=11))  # the retry answers, too late
+        after = await sessions.view("wf", start.session_id)
+        final = await sessions.act("wf", start.session_id, ActionRequest(action="release"))
+    assert held.status == after.status == "HELD" and after.revision == held.revision
+    assert after.context == {} and final.status == "REJECTED"
+    assert order == [
+        "record create",
+        "notify process.opened",
+        "record submit",
+        "record hold",
+        "notify process.held",
+        "answered",
+        "record release",
+    ]

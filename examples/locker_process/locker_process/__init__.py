@@ -67,10 +67,10 @@ DEFINITION = ProcessDefinition.model_validate(
         "initialState": "ASSIGNING",
         "terminalStates": ["COLLECTED", "EXPIRED", "CANCELLED"],
         "transitions": [
-            {"from": "ASSIGNING", "action": "assign", "to": "READY"},
+            {"from": "ASSIGNING", "action": "assign", "to": "READY", "system": True},  # the code's own
             {"from": "ASSIGNING", "action": "cancel", "to": "CANCELLED"},
             {"from": "READY", "action": "collect", "to": "COLLECTED"},
-            {"from": "READY", "action": "expire", "to": "EXPIRED"},
+            {"from": "READY", "action": "expire", "to": "EXPIRED", "system": True},  # the timer's
             {"from": "READY", "action": "cancel", "to": "CANCELLED"},
         ],
     }
