@@ -74,7 +74,7 @@ async def test_each_action_is_recorded_before_it_returns_and_a_refused_one_chang
             ("pick", "PICKED", "picker"),
         ]
 
-        handle = time_skipping.client.get_workflow_handle_for(
+        handle: WorkflowHandle[SessionWorkflow, SessionView] = time_skipping.client.get_workflow_handle_for(
             SessionWorkflow.run, session_workflow_id("wf", start.session_id)
         )
         with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -142,7 +142,7 @@ async def test_a_timer_step_applies_its_action_as_the_system_in_workflow_time(
         await sessions.start(start)
         for action in ("confirm", "pick", "mark_ready"):
             ready = await sessions.act("wf", start.session_id, ActionRequest(action=action))
-        handle = time_skipping.client.get_workflow_handle_for(
+        handle: WorkflowHandle[SessionWorkflow, SessionView] = time_skipping.client.get_workflow_handle_for(
             SessionWorkflow.run, session_workflow_id("wf", start.session_id)
         )
         await time_skipping.sleep(timedelta(days=3) - timedelta(seconds=1))
