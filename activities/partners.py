@@ -8,7 +8,6 @@ that keeps keys sees one effect however often a worker dies or an answer is lost
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import AsyncIterator
@@ -23,9 +22,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.webhook_delivery import parse_retry_after
 from domain import partners
-from domain.connectors import Connector
+from domain.connectors import Connector, auth_headers
 from domain.partners import CallResult, PartnerCall
-from domain.signing import sign
 from egress.http import EXCERPT, Egress, Reply
 from egress.urls import EgressError, UnsafeUrl
 from storage import connectors
@@ -74,7 +72,7 @@ class PartnerActivities:
             "Content-Type": "application/json",
             "Idempotency-Key": call.idempotency_key,
             "User-Agent": USER_AGENT,
-            **auth_headers(connector, call.idempotency_key, body),
+            **auth_headers(connector, call.idempotency_key, body, int(time.time())),
         }
         started = time.monotonic()
         reply: Reply | None = None
@@ -148,25 +146,6 @@ class PartnerActivities:
             "error": error,
             "at": datetime.now(UTC),
         }
-
-
-def auth_headers(connector: Connector, message_id: str, body: bytes) -> dict[str, str]:
-    """The connector's credentials, as its auth type sends them."""
-    auth = connector.auth
-    kind = auth.get("type")
-    if kind == "bearer":
-        return {"Authorization": f"Bearer {auth['token']}"}
-    if kind == "basic":
-        pair = f"{auth['username']}:{auth.get('password', '')}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-    if kind == "standard-webhooks":
-        now = int(time.time())
-        return {
-            "webhook-id": message_id,
-            "webhook-timestamp": str(now),
-            "webhook-signature": sign(auth["secret"], message_id, now, body),
-        }
-    return {}
 
 
 def _json(reply: Reply) -> Any:

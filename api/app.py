@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import aiohttp
 import structlog
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -22,6 +23,7 @@ from api.routers import (
     health,
     keys,
     live_feed,
+    logistics,
     network,
     orders,
     partners,
@@ -36,6 +38,7 @@ from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from clients.temporal import connect
 from config.settings import Settings
+from egress.http import Egress
 from storage.engine import make_engine, migrate
 from storage.network import NetworkCache
 
@@ -84,10 +87,13 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.sessions = SessionClient(client, settings.task_queue, timeout)
         app.state.orders = OrderClient(client, settings.task_queue, timeout)
         app.state.publisher = Publisher(client, app.state.engine, settings, timeout)
+        http = aiohttp.ClientSession()  # calls the API makes itself (carriers' prices), through the guard
+        app.state.egress = Egress(http, settings.webhook_allow_private)
         app.state.hub = Hub(app.state.engine, settings)
         await app.state.hub.start()
         yield
         await app.state.hub.stop()
+        await http.close()
         app.state.engine.dispose()
 
     app = FastAPI(
@@ -109,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
         keys,
         connectors,
         partners,
+        logistics,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)

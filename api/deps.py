@@ -23,6 +23,7 @@ from clients.sessions import SessionClient
 from config.settings import Settings
 from domain.errors import Forbidden
 from domain.model import MAX_INT
+from egress.http import Egress
 from storage import tenants
 from storage.network import NetworkCache
 from storage.tenants import Principal
@@ -134,4 +135,5 @@ SessionsDep = Annotated[SessionClient, Depends(_state("sessions"))]
 OrdersDep = Annotated[OrderClient, Depends(_state("orders"))]
 NetworkDep = Annotated[NetworkCache, Depends(_state("network"))]
 PublisherDep = Annotated[Publisher, Depends(_state("publisher"))]
+EgressDep = Annotated[Egress, Depends(_state("egress"))]
 KeysDep = Annotated[KeyCache, Depends(_state("keys"))]

@@ -22,6 +22,7 @@ from pydantic.json_schema import SkipJsonSchema
 from domain.errors import DomainError, FieldError
 from domain.model import BaseUrl, CamelModel
 from domain.process import field_path
+from domain.signing import sign
 
 Kind = Literal["OMS", "WMS", "CARRIER", "DEVICE", "HTTP"]
 AuthType = Literal["none", "bearer", "basic", "standard-webhooks"]
@@ -366,3 +367,22 @@ def with_secret(connector: Connector, reveal: bool = False) -> ConnectorWithSecr
             "previous_inbound_secret_expires_at": connector.previous_inbound_secret_expires_at,
         }
     )
+
+
+def auth_headers(connector: Connector, message_id: str, body: bytes, now: int) -> dict[str, str]:
+    """The connector's credentials, as its auth type sends them (`now`: Unix seconds, for a
+    standard-webhooks signature; `message_id` its `webhook-id`)."""
+    auth = connector.auth
+    kind = auth.get("type")
+    if kind == "bearer":
+        return {"Authorization": f"Bearer {auth['token']}"}
+    if kind == "basic":
+        pair = f"{auth['username']}:{auth.get('password', '')}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+    if kind == "standard-webhooks":
+        return {
+            "webhook-id": message_id,
+            "webhook-timestamp": str(now),
+            "webhook-signature": sign(auth["secret"], message_id, now, body),
+        }
+    return {}

@@ -51,6 +51,10 @@ def new_connector_id() -> str:
     return "con_" + uuid.uuid4().hex[:20]
 
 
+def new_quote_id() -> str:
+    return "q_" + uuid.uuid4().hex[:20]
+
+
 # Ids derived from other ids
 
 

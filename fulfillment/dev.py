@@ -21,7 +21,7 @@ import structlog
 
 from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
-from sandbox.app import PARTNER_PATH, RECEIVER_PATH
+from sandbox.app import CARRIERS_PATH, PARTNER_PATH, RECEIVER_PATH
 from storage import connectors, push, webhooks
 from storage import secrets as at_rest
 from storage.engine import make_engine, migrate
@@ -29,6 +29,7 @@ from storage.tenants import ensure_tenant_with_key
 
 log = structlog.get_logger(__name__)
 DEV_TENANT = "dev"
+DEV_CARRIERS = ("swift", "budget")  # the dev tenant's CARRIER connectors: the sandbox's carriers
 DEV_CONNECTOR = "sandbox-http"  # the dev tenant's connector to the sandbox's generic HTTP partner
 PR_SET_PDEATHSIG = 1
 
@@ -161,6 +162,12 @@ def run_dev(settings: Settings) -> int:
             {"type": "none"},
             datetime.now(UTC),
         )
+        for carrier in DEV_CARRIERS:  # the sandbox's carriers, for logistics pricing
+            if connectors.by_name(engine, DEV_TENANT, carrier) is None:
+                base = f"http://127.0.0.1:{settings.sandbox_port}{CARRIERS_PATH}/{carrier}"
+                connectors.create(
+                    engine, DEV_TENANT, carrier, "CARRIER", base, {"type": "none"}, datetime.now(UTC)
+                )
         engine.dispose()
         cli = [sys.executable, "-m", "fulfillment.cli"]
         spawn([*cli, "sandbox"])

@@ -6,18 +6,25 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.carriers import carriers
 from sandbox.faults import Faults
 from sandbox.partner import HttpPartner
 from sandbox.receiver import WebhookReceiver
 
 RECEIVER_PATH = "/webhooks/receiver"
 PARTNER_PATH = "/partners/http"  # the generic HTTP partner: a connector's baseUrl (docs/partners.md)
+CARRIERS_PATH = "/carriers"  # each carrier's base URL is CARRIERS_PATH/<name> (docs/partners.md)
 
 
 def create_app(webhook_secrets: list[str]) -> web.Application:
     receiver = WebhookReceiver(webhook_secrets)
     partner = HttpPartner()
-    partners: dict[str, Faults] = {"receiver": receiver.faults, "http": partner.faults}
+    fleet = carriers()
+    partners: dict[str, Faults] = {
+        "receiver": receiver.faults,
+        "http": partner.faults,
+        **{name: c.faults for name, c in fleet.items()},
+    }
     app = web.Application()
 
     async def health(_: web.Request) -> web.Response:
@@ -56,6 +63,8 @@ def create_app(webhook_secrets: list[str]) -> web.Application:
     app.router.add_get(f"{PARTNER_PATH}/config", partner.get_config)
     app.router.add_post(f"{PARTNER_PATH}/config", partner.set_config)
     app.router.add_post(f"{PARTNER_PATH}/send", partner.send)
+    for name, carrier in fleet.items():
+        app.router.add_post(f"{CARRIERS_PATH}/{name}/rates", carrier.rates)
     app.router.add_route("*", PARTNER_PATH + "/{path:.*}", partner.endpoint)
     app.on_shutdown.append(partner.on_shutdown)
     return app

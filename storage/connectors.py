@@ -161,6 +161,17 @@ def find_any_tenant(
     return _plain(row, keyring, now) if row is not None else None
 
 
+def of_kind(engine: Engine, tenant: str, kind: str, keyring: Keyring | None = None) -> list[Connector]:
+    """The tenant's connectors of a kind (its carriers, say), by name."""
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(ConnectorRow)
+            .where(ConnectorRow.tenant_id == tenant, ConnectorRow.kind == kind)
+            .order_by(col(ConnectorRow.name))
+        ).all()
+    return [_plain(r, keyring) for r in rows]
+
+
 def list_all(
     engine: Engine, tenant: str, limit: int, offset: int, keyring: Keyring | None = None
 ) -> list[Connector]:

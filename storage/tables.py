@@ -351,3 +351,22 @@ class PartnerCallRow(SQLModel, table=True):
     response_excerpt: str = Field(default="", max_length=500)
     error: str | None = Field(default=None, max_length=500)
     at: datetime
+
+
+class QuoteRow(SQLModel, table=True):
+    """A carrier's price for a shipment, as a pricing request returned it: kept to reconcile a booked
+    shipment against what it was promised."""
+
+    __tablename__ = "pricing_quotes"
+    __table_args__ = (Index("ix_quotes_tenant_created", "tenant_id", "created_at"),)
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(max_length=64)
+    provider: str = Field(max_length=100)
+    service_type: str = Field(max_length=40)
+    rate_type: str = Field(max_length=40)
+    amount: float
+    currency: str = Field(max_length=10)
+    eta_days: int
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    created_at: datetime
+    expires_at: datetime

@@ -39,6 +39,7 @@ SCOPES = (
     "orders:write",
     "connectors:read",
     "connectors:write",
+    "logistics:write",
     ADMIN,
 )
 DEFAULT_SCOPES = [s for s in SCOPES if s != ADMIN]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -65,6 +66,8 @@ class SessionWorkflow:
         self._call: asyncio.Task[CallResult] | None = None  # the state's call, in flight
         self._call_step: CallStep | None = None
         self._call_revision = -1
+        self._notices = start.notified  # notify events sent (each waits for the one before)
+        self._notified_through = self._recorded  # the revision whose notify steps are done
         # Taken before any handler runs: an action sent right after the start can arrive in the
         # first task, and its handler runs before `run` records the creation.
         self._created = self.view()
@@ -75,23 +78,26 @@ class SessionWorkflow:
             await self._record(
                 "create", None, ActionRequest(action="create", actor=start.actor), self._created
             )
+            await self._notify(self._created)
+            self._notified_through = 0
         while not self._definition.is_terminal(self._status):
             if workflow.info().is_continue_as_new_suggested() and self._call is None:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry_over())
             await self._step()
-        await self._entered(self._revision)  # a terminal state's notify steps
+        await self._entered(self._revision)  # a process written in Python ends its part
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
 
     async def _entered(self, revision: int) -> bool:
-        """Run the entry steps of the state `revision` entered, once; False when the session has
-        already left it. Partner steps wait for the change's own record, so its events come first."""
+        """Run the entry steps of the state `revision` entered (a call, a process's own), once; False
+        when the session has already left it. They wait for the change's own record, so its event
+        comes first. (Notify steps run with the change itself, for every state entered.)"""
         if self._start.entered >= revision:
             return True
         self._start.entered = revision
         state = self._definition.state(self._status)
-        reaching = any(isinstance(s, NotifyStep | CallStep) for s in (state.steps if state else []))
+        reaching = any(isinstance(s, CallStep) for s in (state.steps if state else []))
         if reaching or self._definition.kind == "code":
             await workflow.wait_condition(lambda: self._recorded >= revision)
             if self._revision != revision:
@@ -154,31 +160,11 @@ class SessionWorkflow:
         return None
 
     async def _enter(self, revision: int) -> None:
-        """A state's `notify` steps send their events; its `call` step starts (it runs while the
-        session waits, so an action can still move the session meanwhile)."""
+        """A state's `call` step starts (it runs while the session waits, so an action can still move
+        the session meanwhile); then a process written in Python does its part."""
         state = self._definition.state(self._status)
         for index, step in enumerate(state.steps if state else []):
-            if isinstance(step, NotifyStep):
-                self._start.notified += 1
-                await workflow.execute_local_activity_method(
-                    SessionActivities.notify,
-                    Notification(
-                        tenant=self._start.tenant,
-                        session_id=self._start.session_id,
-                        type=f"process.{step.event}",
-                        sequence=self._start.notified,
-                        data={
-                            "sessionId": self._start.session_id,
-                            "reference": self._start.reference,
-                            "status": self._status,
-                            "revision": revision,
-                            "payload": render(step.payload, self._scope()),
-                        },
-                        at=workflow.now(),
-                    ),
-                    start_to_close_timeout=timedelta(seconds=15),
-                )
-            elif isinstance(step, CallStep):
+            if isinstance(step, CallStep):
                 self._call_step = step
                 self._call_revision = revision
                 call = PartnerCall(
@@ -225,6 +211,38 @@ class SessionWorkflow:
                 non_retryable_error_types=[partners.REFUSED],
             ),
         )
+
+    async def _notify(self, view: SessionView) -> None:
+        """The `notify` steps of the state a change entered, once its record is in: every state
+        entered notifies, however quickly it is left, and one after another (their sequence)."""
+        state = self._definition.state(view.status)
+        for step in state.steps if state else []:
+            if not isinstance(step, NotifyStep):
+                continue
+            self._start.notified += 1
+            sequence = self._start.notified
+            notification = Notification(
+                tenant=self._start.tenant,
+                session_id=self._start.session_id,
+                type=f"process.{step.event}",
+                sequence=sequence,
+                data={
+                    "sessionId": self._start.session_id,
+                    "reference": self._start.reference,
+                    "status": view.status,
+                    "revision": view.revision,
+                    "payload": render(step.payload, self._scope()),
+                },
+                at=workflow.now(),
+            )
+            await workflow.wait_condition(partial(self._sent_before, sequence))
+            await workflow.execute_local_activity_method(
+                SessionActivities.notify, notification, start_to_close_timeout=timedelta(seconds=15)
+            )
+            self._notices = sequence
+
+    def _sent_before(self, sequence: int) -> bool:
+        return self._notices >= sequence - 1
 
     async def on_enter(self, status: str) -> None:
         """What a process written in Python does on entering a state, after the state's own steps
@@ -307,7 +325,10 @@ class SessionWorkflow:
         self._revision += 1
         self._updated_at = self._changed_at = workflow.now()
         self._start.entry_data = request.data
-        return await self._record(request.action, source, request)
+        view = await self._record(request.action, source, request)
+        await self._notify(view)
+        self._notified_through = max(self._notified_through, view.revision)
+        return view
 
     async def _record(
         self, action: str, source: str | None, request: ActionRequest, view: SessionView | None = None
@@ -316,7 +337,10 @@ class SessionWorkflow:
         if workflow.patched(RECORD_IN_ORDER):
             # Concurrent actions change state in the order they were accepted; their records wait
             # for each other, so events commit in sequence order and a reader never sees a gap.
-            await workflow.wait_condition(lambda: self._recorded >= view.revision - 1)
+            # And after the notify events of the change before: every event of a session in order.
+            await workflow.wait_condition(
+                lambda: self._recorded >= view.revision - 1 and self._notified_through >= view.revision - 1
+            )
         revision = Revision(
             tenant=self._start.tenant,
             session_id=view.id,
