@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import uvicorn
+from aiohttp import web
 
 from api.app import create_app
 from config.settings import Settings
@@ -116,3 +117,16 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def loopback(app: web.Application) -> AsyncIterator[str]:
+    """An aiohttp app (a sandbox partner, say) on a free loopback port for the block: its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    finally:
+        await runner.cleanup()

@@ -8,13 +8,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from sandbox.app import CARRIERS_PATH, create_app
 from storage.tables import QuoteRow
-from tests.support import ApiClient
+from tests.support import ApiClient, loopback
 
 ASK = {
     "origin": {"postcode": "1011 AB", "city": "Amsterdam", "country": "NL"},
@@ -27,12 +26,8 @@ ASK = {
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app([]))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with loopback(create_app([])) as url:
+        yield url
 
 
 async def carriers(api: ApiClient, sandbox: str, seconds: float = 5) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -27,18 +26,14 @@ from sandbox.app import PARTNER_PATH, create_app
 from storage import sessions
 from storage.webhooks import new_secret
 from tests.end_to_end.test_durability import polling, spawn_worker
-from tests.support import ApiClient, eventually
+from tests.support import ApiClient, eventually, loopback
 
 
 @pytest.fixture(scope="session")
 async def partner() -> AsyncIterator[str]:
     """The sandbox's generic HTTP partner on a loopback port: its base URL."""
-    runner = web.AppRunner(create_app([]))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with loopback(create_app([])) as url:
+        yield url
 
 
 def process(steps: list[dict[str, Any]], waiting: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -8,23 +8,19 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from domain.signing import signature_header
 from sandbox.app import RECEIVER_PATH, create_app
 from storage.webhooks import new_secret
+from tests.support import loopback
 
 SECRET = new_secret()
 
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[str]:
-    runner = web.AppRunner(create_app([SECRET]))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    await runner.cleanup()
+    async with loopback(create_app([SECRET])) as url:
+        yield url
 
 
 def signed(secret: str, message_id: str, body: bytes, stamp: int | None = None) -> dict[str, str]:
