@@ -77,18 +77,19 @@ class PartnerActivities:
         started = time.monotonic()
         reply: Reply | None = None
         error: str | None = None
-        final = False
+        outcome = "failed"
         try:
             async with _heartbeats():
                 timeout = min(connector.timeout_seconds, call.timeout_seconds or connector.timeout_seconds)
                 reply = await self._egress.request(
                     call.method, url, headers=headers, data=body or None, timeout=timeout
                 )
-        except UnsafeUrl as e:
-            error, final = str(e), True
+        except UnsafeUrl as e:  # the guard's refusal is final; anything else of the way out is retried
+            error, outcome = str(e), "refused"
         except EgressError as e:
             error = str(e)
-        outcome = partners.outcome(reply.status) if reply else ("refused" if final else "failed")
+        if reply is not None:
+            outcome = partners.outcome(reply.status)
         duration = round((time.monotonic() - started) * 1000)
         await asyncio.to_thread(
             store.log_call, self._engine, self._attempt(call, url, reply, outcome, duration, error)
@@ -105,8 +106,8 @@ class PartnerActivities:
         if reply is None:
             raise ApplicationError(
                 error or "no answer",
-                type=partners.REFUSED if final else "PartnerUnreachable",
-                non_retryable=final,
+                type=partners.REFUSED if outcome == "refused" else "PartnerUnreachable",
+                non_retryable=outcome == "refused",
             )
         if outcome == "refused":
             raise ApplicationError(

@@ -21,9 +21,10 @@ from clients.events import Publisher
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from config.settings import Settings
-from domain.errors import Forbidden
+from domain.errors import DomainError, Forbidden
 from domain.model import MAX_INT
 from egress.http import Egress
+from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import tenants
 from storage.network import NetworkCache
 from storage.tenants import Principal
@@ -137,3 +138,16 @@ NetworkDep = Annotated[NetworkCache, Depends(_state("network"))]
 PublisherDep = Annotated[Publisher, Depends(_state("publisher"))]
 EgressDep = Annotated[Egress, Depends(_state("egress"))]
 KeysDep = Annotated[KeyCache, Depends(_state("keys"))]
+
+
+async def refuse_unsafe_url(url: str, allow_private: bool, field: str) -> None:
+    """The egress guard at registration (webhook URLs, connectors' base URLs): a host that resolves
+    to a non-public address is a 400 naming `field`. One that does not resolve yet is taken (the
+    endpoint may come later); every request resolves, checks and pins the address again, which is
+    what keeps it safe."""
+    try:
+        await check_url(url, allow_private)
+    except UnsafeUrl as e:  # its message names no address
+        raise DomainError.one("UNSAFE_URL", str(e), field) from None
+    except Unreachable:
+        pass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from temporalio import workflow
@@ -66,7 +65,6 @@ class SessionWorkflow:
         self._call: asyncio.Task[CallResult] | None = None  # the state's call, in flight
         self._call_step: CallStep | None = None
         self._call_revision = -1
-        self._notices = start.notified  # notify events sent (each waits for the one before)
         self._notified_through = self._recorded  # the revision whose notify steps are done
         # Taken before any handler runs: an action sent right after the start can arrive in the
         # first task, and its handler runs before `run` records the creation.
@@ -214,18 +212,18 @@ class SessionWorkflow:
 
     async def _notify(self, view: SessionView) -> None:
         """The `notify` steps of the state a change entered, once its record is in: every state
-        entered notifies, however quickly it is left, and one after another (their sequence)."""
+        entered notifies, however quickly it is left. The next change's record waits for them
+        (`_notified_through`), so a session's events commit in order."""
         state = self._definition.state(view.status)
         for step in state.steps if state else []:
             if not isinstance(step, NotifyStep):
                 continue
             self._start.notified += 1
-            sequence = self._start.notified
             notification = Notification(
                 tenant=self._start.tenant,
                 session_id=self._start.session_id,
                 type=f"process.{step.event}",
-                sequence=sequence,
+                sequence=self._start.notified,
                 data={
                     "sessionId": self._start.session_id,
                     "reference": self._start.reference,
@@ -235,14 +233,9 @@ class SessionWorkflow:
                 },
                 at=workflow.now(),
             )
-            await workflow.wait_condition(partial(self._sent_before, sequence))
             await workflow.execute_local_activity_method(
                 SessionActivities.notify, notification, start_to_close_timeout=timedelta(seconds=15)
             )
-            self._notices = sequence
-
-    def _sent_before(self, sequence: int) -> bool:
-        return self._notices >= sequence - 1
 
     async def on_enter(self, status: str) -> None:
         """What a process written in Python does on entering a state, after the state's own steps
@@ -269,7 +262,7 @@ class SessionWorkflow:
             data: dict[str, Any] = {"connector": step.connector, "reason": reason}
         else:
             if step.result_key and self._revision == revision:  # an answer too late changes nothing
-                self._start.context[step.result_key] = result.body
+                self.context[step.result_key] = result.body
             action, data = step.on_success, {"connector": step.connector, "status": result.status}
         if action is not None and self._revision == revision:
             await self._transition(ActionRequest(action=action, actor=partners.CALL_ACTOR, data=data))

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, PageDep, SettingsDep, require
+from api.deps import EngineDep, PageDep, SettingsDep, refuse_unsafe_url, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
 from domain.connectors import (
     ConnectorCreate,
@@ -23,27 +23,14 @@ from domain.connectors import (
     parse_auth,
     with_secret,
 )
-from domain.errors import Conflict, DomainError, NotFound
+from domain.errors import Conflict, NotFound
 from domain.process import CallStep
-from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import connectors, processes
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
 Reader = Annotated[Principal, Depends(require("connectors:read"))]
 Writer = Annotated[Principal, Depends(require("connectors:write"))]
-
-
-async def _safe(url: str, allow_private: bool) -> None:
-    """The egress guard at registration, as for webhooks: a base URL whose host resolves to a
-    non-public address is refused; one that does not resolve yet is taken (every call resolves,
-    checks and pins the address again)."""
-    try:
-        await check_url(url, allow_private)
-    except UnsafeUrl as e:  # its message names no address
-        raise DomainError.one("UNSAFE_URL", str(e), "baseUrl") from None
-    except Unreachable:
-        pass
 
 
 def _generates_secret(auth: dict[str, Any]) -> bool:
@@ -66,7 +53,7 @@ async def create_connector(
     headers = check_headers(body.headers)
 
     async def respond() -> tuple[int, Any]:
-        await _safe(body.base_url, settings.webhook_allow_private)
+        await refuse_unsafe_url(body.base_url, settings.webhook_allow_private, "baseUrl")
         connector = await run_in_threadpool(
             connectors.create,
             engine,
@@ -111,7 +98,7 @@ async def update_connector(
     if "headers" in changes:
         changes["headers"] = check_headers(changes["headers"])
     if body.base_url is not None:
-        await _safe(body.base_url, settings.webhook_allow_private)
+        await refuse_unsafe_url(body.base_url, settings.webhook_allow_private, "baseUrl")
     if body.name is not None:
         await _not_in_use(engine, p.tenant, connector_id, "name")
     connector = await run_in_threadpool(

@@ -13,12 +13,11 @@ from pydantic.json_schema import SkipJsonSchema
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, require
+from api.deps import EngineDep, PageDep, PublisherDep, SettingsDep, refuse_unsafe_url, require
 from api.idempotency import IdempotencyKey, idempotent, request_hash
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict
 from domain.events import CUSTOM_TYPE, FILTERS, known_filter
 from domain.model import MAX_INT, CamelModel, PublicUrl, Timestamp
-from egress.urls import Unreachable, UnsafeUrl, check_url
 from storage import webhooks
 from storage.tables import WebhookAttemptRow, WebhookRow
 from storage.tenants import Principal
@@ -125,18 +124,6 @@ def _out(row: WebhookRow) -> WebhookOut:
     return _from_row(WebhookOut, row)
 
 
-async def _safe(url: str, allow_private: bool) -> None:
-    """The egress guard's check at registration: a URL whose host resolves to a non-public address is
-    refused. One that does not resolve yet is taken (the endpoint may come later); every delivery
-    resolves, checks and pins the address again, which is what keeps it safe."""
-    try:
-        await check_url(url, allow_private)
-    except UnsafeUrl as e:  # its message names no address
-        raise DomainError.one("UNSAFE_URL", str(e), "url") from None
-    except Unreachable:
-        pass
-
-
 @router.post("", status_code=201, response_model=WebhookWithSecret)
 async def create_webhook(
     request: Request,
@@ -150,7 +137,7 @@ async def create_webhook(
     replayed to a retry with the same Idempotency-Key)."""
 
     async def respond() -> tuple[int, Any]:
-        await _safe(body.url, settings.webhook_allow_private)
+        await refuse_unsafe_url(body.url, settings.webhook_allow_private, "url")
         row = await run_in_threadpool(
             webhooks.create, engine, p.tenant, body.url, body.event_types, body.description, datetime.now(UTC)
         )
@@ -177,7 +164,7 @@ async def update_webhook(
 ) -> WebhookOut:
     """Change the URL, filter or description; `enabled: true` re-enables a disabled endpoint."""
     if body.url is not None:
-        await _safe(body.url, settings.webhook_allow_private)
+        await refuse_unsafe_url(body.url, settings.webhook_allow_private, "url")
     changes = body.model_dump(exclude_unset=True, by_alias=False)
     row = await run_in_threadpool(webhooks.update, engine, p.tenant, webhook_id, changes, datetime.now(UTC))
     return _out(row)
