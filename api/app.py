@@ -26,6 +26,7 @@ from api.routers import (
     logistics,
     network,
     orders,
+    outbound,
     partners,
     processes,
     push,
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         connectors,
         partners,
         logistics,
+        outbound,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)

@@ -16,12 +16,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from clients.code import code_processes
 from clients.temporal import WorkflowNotFound, call
+from domain import outbound
 from domain.errors import Conflict, Unavailable
 from domain.ids import session_workflow_id
 from domain.partners import PartnerEvent
 from domain.process import ProcessDefinition
 from domain.session import ActionRequest, SessionStart, SessionView, session_view
 from workflows import search_attributes as sa
+from workflows.outbound import OutboundWorkflow
 from workflows.session import SessionWorkflow
 
 
@@ -31,6 +33,18 @@ class SessionClient:
 
     def __init__(self, client: Client, task_queue: str, timeout: float | None) -> None:
         self._client, self._queue, self._timeout = client, task_queue, timeout
+
+    async def set_shipment(
+        self, tenant: str, session_id: str, update: outbound.ShipmentUpdate
+    ) -> SessionView:
+        """Give an outbound its shipment; `Conflict` when its status does not take one."""
+        handle: WorkflowHandle[OutboundWorkflow, SessionView] = self._client.get_workflow_handle_for(
+            OutboundWorkflow.run, session_workflow_id(tenant, session_id)
+        )
+        try:
+            return await call(handle.execute_update(OutboundWorkflow.set_shipment, update), self._timeout)
+        except WorkflowNotFound:
+            raise _not_found(session_id) from None
 
     def _handle(self, tenant: str, session_id: str) -> WorkflowHandle[SessionWorkflow, SessionView]:
         return self._client.get_workflow_handle_for(
@@ -112,6 +126,8 @@ class SessionClient:
 
 def _workflow(definition: ProcessDefinition) -> type[SessionWorkflow]:
     """The workflow a session of `definition` runs: the interpreter, or a process written in Python."""
+    if definition.type == outbound.PROCESS_TYPE:
+        return OutboundWorkflow
     if definition.kind == "code":
         process = code_processes().get(definition.type)
         if process is None:

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
     sandbox_port: int = Field(8100, description="Port of the partner sandbox.")
+    public_url: str | None = Field(
+        None,
+        description="The API's base URL as partners reach it (carriers POST their events under it); "
+        "`http://<api_host>:<api_port>` when unset.",
+    )
     sandbox_webhook_secrets: str = Field(
         "", description="Secrets the sandbox's webhook receiver verifies with."
     )
@@ -123,6 +128,10 @@ class Settings(BaseSettings):
     @property
     def retry_schedule(self) -> list[int]:
         return [int(float(s)) for s in self.webhook_retry_schedule.split(",") if s.strip()]
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def resolved_database_url(self) -> str:

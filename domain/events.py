@@ -53,6 +53,16 @@ class OrderEventData(CamelModel):
     status: str
 
 
+class OutboundEventData(CamelModel):
+    """Outbound and shipment events carry the outbound's id, its `trackingIdShipper` and status; their
+    other fields depend on the type (docs/partners.md)."""
+
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    outbound_id: str
+    tracking_id_shipper: str
+    status: str | None
+
+
 CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
     "order.created": ("An order was placed.", OrderEventData),
     "order.modified": ("An order was modified (with the changes and the new version).", OrderEventData),
@@ -80,6 +90,29 @@ CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
     ),
     "fulfillment.in_transit": ("A fulfillment is in transit, with its fulfilled quantities.", OrderEventData),
     "fulfillment.delivered": ("A fulfillment was delivered.", OrderEventData),
+    "outbound.confirmed": ("The OMS confirmed an outbound order (with its `omsOrderId`).", OutboundEventData),
+    "outbound.rejected": (
+        "The OMS rejected an outbound order, or never took it; `reason` says why.",
+        OutboundEventData,
+    ),
+    "outbound.goods_issued": (
+        "The OMS posted the goods issue (`pgi`: items, quantities, time); it is forwarded to the WMS.",
+        OutboundEventData,
+    ),
+    "outbound.wms_refused": (
+        "The WMS refused an outbound's goods issue; `reason` says why.",
+        OutboundEventData,
+    ),
+    "shipment.status_changed": (
+        "A carrier reported a shipment's status: `status` normalized (PRE_TRANSIT, IN_TRANSIT, "
+        "OUT_FOR_DELIVERY, DELIVERED, FAILED_DELIVERY, RETURNED, EXCEPTION, UNKNOWN), `carrierStatus` "
+        "its word, `outboundStatus` the outbound's; in the order the carrier's events happened.",
+        OutboundEventData,
+    ),
+    "shipment.delayed": (
+        "A carrier's estimated delivery passed the date promised when the shipment was priced (once).",
+        OutboundEventData,
+    ),
     "session.created": ("A session started in its process's initial state.", SessionEventData),
     "session.status_changed": ("A session moved from one state to another by an action.", SessionEventData),
     "endpoint.disabled": (

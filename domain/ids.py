@@ -70,6 +70,11 @@ def fulfillment_session_id(fulfillment_id: str) -> str:
     return _session_id(fulfillment_id)
 
 
+def outbound_session_id(tenant: str, tracking_id_shipper: str) -> str:
+    """An outbound's session: its `trackingIdShipper` is its key, so a resent outbound is the same one."""
+    return "out_" + hashlib.sha256(f"{tenant}\x00{tracking_id_shipper}".encode()).hexdigest()[:24]
+
+
 def _session_id(seed: str) -> str:
     return "ses_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 

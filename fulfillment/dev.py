@@ -7,6 +7,7 @@ them in order (API, worker, then Temporal); they also die with it if it is kille
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import secrets
 import signal
@@ -21,7 +22,7 @@ import structlog
 
 from config.settings import Settings
 from fulfillment.devserver import DevServerConfig
-from sandbox.app import CARRIERS_PATH, PARTNER_PATH, RECEIVER_PATH
+from sandbox.app import CARRIERS_PATH, OMS_PATH, PARTNER_PATH, RECEIVER_PATH, WMS_PATH
 from storage import connectors, push, webhooks
 from storage import secrets as at_rest
 from storage.engine import make_engine, migrate
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 DEV_TENANT = "dev"
 DEV_CARRIERS = ("swift", "budget")  # the dev tenant's CARRIER connectors: the sandbox's carriers
 DEV_CONNECTOR = "sandbox-http"  # the dev tenant's connector to the sandbox's generic HTTP partner
+DEV_LOGISTICS = (("oms", "OMS", OMS_PATH), ("wms", "WMS", WMS_PATH))  # its OMS and WMS: the sandbox's
 PR_SET_PDEATHSIG = 1
 
 
@@ -162,15 +164,30 @@ def run_dev(settings: Settings) -> int:
             {"type": "none"},
             datetime.now(UTC),
         )
-        for carrier in DEV_CARRIERS:  # the sandbox's carriers, for logistics pricing
-            if connectors.by_name(engine, DEV_TENANT, carrier) is None:
-                base = f"http://127.0.0.1:{settings.sandbox_port}{CARRIERS_PATH}/{carrier}"
-                connectors.create(
-                    engine, DEV_TENANT, carrier, "CARRIER", base, {"type": "none"}, datetime.now(UTC)
-                )
+        sandbox = f"http://127.0.0.1:{settings.sandbox_port}"
+        wanted = [
+            *((name, kind, f"{sandbox}{path}") for name, kind, path in DEV_LOGISTICS),
+            *((c, "CARRIER", f"{sandbox}{CARRIERS_PATH}/{c}") for c in DEV_CARRIERS),
+        ]
+        logistics = {
+            name: connectors.by_name(engine, DEV_TENANT, name)
+            or connectors.create(engine, DEV_TENANT, name, kind, base, {"type": "none"}, datetime.now(UTC))
+            for name, kind, base in wanted
+        }
         engine.dispose()
         cli = [sys.executable, "-m", "fulfillment.cli"]
         spawn([*cli, "sandbox"])
+        _wait_for("the sandbox", lambda: _healthy(f"{sandbox}/health"), 30, procs)
+        # The sandbox's partners sign their events with their connectors' secrets; the OMS posts
+        # them to its connector's URL (carriers learn theirs when a shipment registers a webhook).
+        events = f"{settings.resolved_public_url}/partners/{logistics['oms'].id}/events"
+        _put(
+            f"{sandbox}{OMS_PATH}/config",
+            {"eventsUrl": events, "secret": logistics["oms"].inbound_secrets[0]},
+        )
+        for carrier in DEV_CARRIERS:
+            secret = logistics[carrier].inbound_secrets[0]
+            _put(f"{sandbox}{CARRIERS_PATH}/{carrier}/config", {"secret": secret})
         spawn([*cli, "worker"])
         spawn([*cli, "api"])
         health = f"http://127.0.0.1:{settings.api_port}/health"
@@ -199,6 +216,15 @@ def run_dev(settings: Settings) -> int:
         return 1
     finally:
         _stop_all(procs)
+
+
+def _put(url: str, body: dict[str, str]) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="PUT", headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        if response.status != 200:
+            raise RuntimeError(f"configuring the sandbox at {url} answered {response.status}")
 
 
 def _healthy(url: str) -> bool:

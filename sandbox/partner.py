@@ -109,7 +109,7 @@ class Expect:
             if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)):
                 raise ValueError("basic must be [user, password]")
             return cls("basic", basic=(value[0], value[1]))
-        if not isinstance(value, str) or not _valid_secret(value):
+        if not isinstance(value, str) or not valid_secret(value):
             raise ValueError("standardWebhooksSecret must be a whsec_ string")
         return cls("standard-webhooks", secret=value)
 
@@ -144,7 +144,7 @@ def signature_problem(secret: str, headers: Any, body: bytes) -> str | None:
     return "no signature matches the secret"
 
 
-def _valid_secret(secret: str) -> bool:
+def valid_secret(secret: str) -> bool:
     if not secret.startswith("whsec_"):
         return False
     try:
@@ -392,7 +392,7 @@ class HttpPartner:
             url, secret, type_ = body.get("url"), body.get("secret"), body.get("type")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ValueError("url must be an http(s) URL")
-            if not isinstance(secret, str) or not _valid_secret(secret):
+            if not isinstance(secret, str) or not valid_secret(secret):
                 raise ValueError("secret must be a whsec_ string")
             if not isinstance(type_, str) or not type_:
                 raise ValueError("type must be a non-empty string")
@@ -414,26 +414,35 @@ class HttpPartner:
                 raise ValueError("badSignature must be true or false")
         except ValueError as e:
             return web.json_response({"error": str(e)}, status=400)
-        raw = json.dumps(event).encode()
         key = "whsec_" + base64.b64encode(os.urandom(24)).decode() if bad else secret
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": message_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(key, message_id, stamp, raw),
-        }
         try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT)) as http,
-                http.post(url, data=raw, headers=headers, allow_redirects=False) as reply,
-            ):
-                text = (await reply.read()).decode(errors="replace")[:EXCERPT]
+            status, text = await post_signed(url, key, event, message_id, stamp)
         except (aiohttp.ClientError, TimeoutError) as e:
             return web.json_response(
                 {"error": f"could not reach {url}: {type(e).__name__}: {e}", "messageId": message_id},
                 status=502,
             )
-        return web.json_response({"status": reply.status, "body": text, "messageId": message_id})
+        return web.json_response({"status": status, "body": text, "messageId": message_id})
+
+
+async def post_signed(
+    url: str, secret: str, event: dict[str, Any], message_id: str | None = None, stamp: int | None = None
+) -> tuple[int, str]:
+    """POST an event signed as a partner signs it (Standard Webhooks): the answer's status and text."""
+    raw = json.dumps(event).encode()
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    stamp = int(time.time()) if stamp is None else stamp
+    headers = {
+        "Content-Type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, message_id, stamp, raw),
+    }
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT)) as http,
+        http.post(url, data=raw, headers=headers, allow_redirects=False) as reply,
+    ):
+        return reply.status, (await reply.read()).decode(errors="replace")[:EXCERPT]
 
 
 async def _object(request: web.Request) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Pricing quotes, kept as they were returned (one transaction per pricing request)."""
+"""Pricing quotes, kept as they were returned (one transaction per pricing request), and shipments'
+tracking numbers at their carriers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from domain.logistics import Quote
 from storage.engine import session_scope
-from storage.tables import QuoteRow
+from storage.tables import QuoteRow, TrackingRow
 
 
 def keep_quotes(
@@ -32,3 +33,29 @@ def keep_quotes(
                     expires_at=q.expires_at,
                 )
             )
+
+
+def quote(engine: Engine, tenant: str, quote_id: str) -> QuoteRow | None:
+    with session_scope(engine) as s:
+        row = s.get(QuoteRow, quote_id)
+        return row if row is not None and row.tenant_id == tenant else None
+
+
+def track(
+    engine: Engine, tenant: str, connector_id: str, number: str, session_id: str, now: datetime
+) -> None:
+    """The tracking number is this session's (the newest shipment under a number the carrier reused)."""
+    with session_scope(engine) as s:
+        row = s.get(TrackingRow, (tenant, connector_id, number))
+        if row is None:
+            s.add(
+                TrackingRow(
+                    tenant_id=tenant,
+                    connector_id=connector_id,
+                    tracking_number=number,
+                    session_id=session_id,
+                    created_at=now,
+                )
+            )
+        elif row.session_id != session_id:
+            row.session_id, row.created_at = session_id, now

@@ -19,7 +19,7 @@ from domain.events import Event
 from domain.partners import CallAttempt, Notification, notify_subject
 from storage import events
 from storage.engine import session_scope
-from storage.tables import PartnerCallRow, PartnerEventRow, SessionRow
+from storage.tables import PartnerCallRow, PartnerEventRow, SessionRow, TrackingRow
 
 
 def log_call(engine: Engine, attempt: dict[str, Any]) -> None:
@@ -57,12 +57,16 @@ def receive(
     now: datetime,
 ) -> Received:
     """Store the event once and match it to a session (by id, else by reference: the newest open one
-    with that reference, else the newest)."""
+    with that reference, else the newest; else a carrier's by the `trackingNumber` in its data)."""
     with session_scope(engine) as s:
         stored = _stored(s, connector_id, message_id)
         if stored is not None:
             return Received(stored, False)
         session_id = _match(s, tenant, reference) if reference else None
+        number = data.get("trackingNumber")
+        if session_id is None and isinstance(number, str):
+            tracked = s.get(TrackingRow, (tenant, connector_id, number))
+            session_id = tracked.session_id if tracked else None
         row = PartnerEventRow(
             tenant_id=tenant,
             connector_id=connector_id,

@@ -109,10 +109,13 @@ def list_sessions(
     status: str | None = None,
     cart_id: str | None = None,
     process_type: str | None = None,
+    reference: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[SessionView], int]:
     where = [SessionRow.tenant_id == tenant]
+    if reference:
+        where.append(SessionRow.reference == reference)
     if status:
         where.append(SessionRow.status == status)
     if cart_id:
@@ -142,8 +145,18 @@ def cart_revisions(
         ids = s.exec(
             select(SessionRow.id).where(SessionRow.tenant_id == tenant, SessionRow.cart_id == cart_id)
         ).all()
-        if not ids:
-            return []
+    return _revisions(engine, tenant, list(ids), limit, offset)
+
+
+def session_revisions(engine: Engine, tenant: str, session_id: str, limit: int = 500) -> list[Revision]:
+    """Every change of one session, oldest first."""
+    return _revisions(engine, tenant, [session_id], limit, 0)
+
+
+def _revisions(engine: Engine, tenant: str, ids: list[str], limit: int, offset: int) -> list[Revision]:
+    if not ids:
+        return []
+    with session_scope(engine) as s:
         rows = s.exec(
             select(EventRow)
             .where(

@@ -370,3 +370,15 @@ class QuoteRow(SQLModel, table=True):
     request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime
     expires_at: datetime
+
+
+class TrackingRow(SQLModel, table=True):
+    """A shipment's tracking number at a carrier connector, and the session it belongs to: how a
+    carrier event that names only its tracking number finds its outbound."""
+
+    __tablename__ = "shipment_tracking"
+    tenant_id: str = Field(primary_key=True, max_length=64)
+    connector_id: str = Field(primary_key=True, max_length=40)
+    tracking_number: str = Field(primary_key=True, max_length=100)
+    session_id: str = Field(max_length=64)
+    created_at: datetime

@@ -39,6 +39,7 @@ SCOPES = (
     "orders:write",
     "connectors:read",
     "connectors:write",
+    "logistics:read",
     "logistics:write",
     ADMIN,
 )

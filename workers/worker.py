@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.logistics import LogisticsActivities
 from activities.orders import OrderActivities
 from activities.partners import PartnerActivities
 from activities.push_delivery import PushActivities
@@ -33,6 +34,7 @@ from egress.http import Egress
 from storage.engine import make_engine
 from workers.interceptors import DomainErrorsAreFinal
 from workflows.order import OrderWorkflow
+from workflows.outbound import OutboundWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
 from workflows.session import SessionWorkflow
 from workflows.webhook_delivery import WebhookDeliveryWorkflow, WebhookDispatcherWorkflow
@@ -40,7 +42,7 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow, WebhookDispatche
 log = structlog.get_logger(__name__)
 # Which workflows each queue (FULFILLMENT_WORKER_QUEUES names) runs; every workflow type is in one.
 QUEUES: dict[str, tuple[type, ...]] = {
-    "sessions": (SessionWorkflow, OrderWorkflow),
+    "sessions": (SessionWorkflow, OutboundWorkflow, OrderWorkflow),
     "notifications": (WebhookDispatcherWorkflow, WebhookDeliveryWorkflow, PushDeliveryWorkflow),
 }
 ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
@@ -69,6 +71,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
             order_acts = OrderActivities(engine, SessionClient(client, settings.task_queue, None), pub)
             session_acts = SessionActivities(engine, pub)
             partner_acts = PartnerActivities(engine, Egress(http, settings.webhook_allow_private))
+            logistics_acts = LogisticsActivities(engine, settings.resolved_public_url)
             workers.append(
                 Worker(
                     client,
@@ -78,6 +81,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                         session_acts.record_session_change,
                         session_acts.notify,
                         partner_acts.call_partner,
+                        logistics_acts.track,
                         order_acts.record_order_change,
                         order_acts.route_order,
                         order_acts.start_fulfillment_sessions,

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
 
 TIMER_ACTOR = "system:timer"
+DROP = ActionRequest(action="", actor="system:drop")  # `on_event`: discard the event
 PROCESS_ACTOR = "system:process"
 # Sessions started from release 0.3 record their changes strictly one after another.
 RECORD_IN_ORDER = "session-record-in-order"
@@ -79,7 +80,7 @@ class SessionWorkflow:
             await self._notify(self._created)
             self._notified_through = 0
         while not self._definition.is_terminal(self._status):
-            if workflow.info().is_continue_as_new_suggested() and self._call is None:
+            if workflow.info().is_continue_as_new_suggested() and not self.busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry_over())
             await self._step()
@@ -110,11 +111,9 @@ class SessionWorkflow:
         if not await self._entered(revision):
             return
         awaits = self._steps(AwaitStep)
-        event = self._take_event(awaits)
-        if event is not None:
-            step = next(a for a in awaits if a.event == event.type)
-            actor = f"partner:{event.connector}"
-            await self._transition(ActionRequest(action=step.action, actor=actor, data=event.data))
+        request = self._take_event(awaits)
+        if request is not None:
+            await self._transition(request)
             return
         deadline = self._deadline(awaits)
         inbox = len(self._start.inbox)
@@ -124,7 +123,7 @@ class SessionWorkflow:
                     self._revision != revision
                     or len(self._start.inbox) != inbox
                     or (self._call is not None and self._call.done())
-                    or (self._call is None and workflow.info().is_continue_as_new_suggested())
+                    or (not self.busy() and workflow.info().is_continue_as_new_suggested())
                 ),
                 timeout=deadline[0] if deadline else None,
             )
@@ -149,13 +148,28 @@ class SessionWorkflow:
         elapsed = (workflow.now() - self._changed_at).total_seconds()
         return timedelta(seconds=max(seconds - elapsed, 0)), action
 
-    def _take_event(self, awaits: list[AwaitStep]) -> PartnerEvent | None:
-        """The oldest held event the state awaits, taken out of the inbox."""
-        wanted = {a.event for a in awaits}
-        for i, event in enumerate(self._start.inbox):
-            if event.type in wanted:
-                return self._start.inbox.pop(i)
+    def _take_event(self, awaits: list[AwaitStep]) -> ActionRequest | None:
+        """The change the oldest held event the state can take makes, the event taken out of the
+        inbox (and those `on_event` drops)."""
+        i = 0
+        while i < len(self._start.inbox):
+            request = self.on_event(self._start.inbox[i], awaits)
+            if request is None:
+                i += 1
+                continue
+            self._start.inbox.pop(i)
+            if request is not DROP:
+                return request
         return None
+
+    def on_event(self, event: PartnerEvent, awaits: list[AwaitStep]) -> ActionRequest | None:
+        """The change a held partner event makes now: the action of the state's `await` step for its
+        type (as the partner); None keeps it for a later state; `DROP` discards it. A process written
+        in Python may take other events here."""
+        step = next((a for a in awaits if a.event == event.type), None)
+        if step is None:
+            return None
+        return ActionRequest(action=step.action, actor=f"partner:{event.connector}", data=event.data)
 
     async def _enter(self, revision: int) -> None:
         """A state's `call` step starts (it runs while the session waits, so an action can still move
@@ -210,32 +224,50 @@ class SessionWorkflow:
             ),
         )
 
-    async def _notify(self, view: SessionView) -> None:
-        """The `notify` steps of the state a change entered, once its record is in: every state
-        entered notifies, however quickly it is left. The next change's record waits for them
+    async def _notify(self, view: SessionView, request: ActionRequest | None = None) -> None:
+        """The `notify` steps of the state a change entered, then the events a process written in
+        Python adds (`notifications`), once the change's record is in: every state entered
+        notifies, however quickly it is left. The next change's record waits for them
         (`_notified_through`), so a session's events commit in order."""
         state = self._definition.state(view.status)
-        for step in state.steps if state else []:
-            if not isinstance(step, NotifyStep):
-                continue
-            self._start.notified += 1
-            notification = Notification(
-                tenant=self._start.tenant,
-                session_id=self._start.session_id,
-                type=f"process.{step.event}",
-                sequence=self._start.notified,
-                data={
+        events = [
+            (
+                f"process.{step.event}",
+                {
                     "sessionId": self._start.session_id,
                     "reference": self._start.reference,
                     "status": view.status,
                     "revision": view.revision,
                     "payload": render(step.payload, self._scope()),
                 },
+            )
+            for step in (state.steps if state else [])
+            if isinstance(step, NotifyStep)
+        ]
+        if request is not None:
+            events += self.notifications(view, request)
+        for type_, data in events:
+            self._start.notified += 1
+            notification = Notification(
+                tenant=self._start.tenant,
+                session_id=self._start.session_id,
+                type=type_,
+                sequence=self._start.notified,
+                data=data,
                 at=workflow.now(),
             )
             await workflow.execute_local_activity_method(
                 SessionActivities.notify, notification, start_to_close_timeout=timedelta(seconds=15)
             )
+
+    def notifications(self, view: SessionView, request: ActionRequest) -> list[tuple[str, dict[str, Any]]]:
+        """Events (type, data) a process written in Python emits for a change, after its notify
+        steps' (none here). Their types are in the event catalogue, so webhooks can subscribe."""
+        return []
+
+    def busy(self) -> bool:
+        """Work in flight that a continue-as-new would lose: the state's call (and a process's own)."""
+        return self._call is not None
 
     async def on_enter(self, status: str) -> None:
         """What a process written in Python does on entering a state, after the state's own steps
@@ -319,7 +351,7 @@ class SessionWorkflow:
         self._updated_at = self._changed_at = workflow.now()
         self._start.entry_data = request.data
         view = await self._record(request.action, source, request)
-        await self._notify(view)
+        await self._notify(view, request)
         self._notified_through = max(self._notified_through, view.revision)
         return view
 

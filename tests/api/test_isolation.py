@@ -17,6 +17,7 @@ from domain.examples import gift_wrap
 from storage import live_feed
 from storage.tables import LiveFeedSubscriptionRow
 from tests.api.test_orders import network, order_state, seed
+from tests.end_to_end.test_outbound import outbound_order
 from tests.push_fakes import PushFakes
 from tests.support import ApiClient
 
@@ -32,6 +33,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/v1/fulfillments/{fulfillment_id}"): {
         "status": "in_transit",
         "fulfillmentVariants": [{"variant": "TSHIRT-W-2468", "fulfilledQuantity": 1}],
+    },
+    ("PUT", "/v3/fulfillment/outbound/{outbound_id}/shipment"): {
+        "carrier": "iso-carrier",
+        "trackingNumber": "T-1",
     },
     ("PUT", "/v1/fulfillments/{fulfillment_id}/shipments"): {
         "carrier": "DHL",
@@ -122,6 +127,10 @@ async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> d
         {"name": "iso", "kind": "OMS", "baseUrl": "https://oms.example/api", "auth": {"type": "none"}},
         201,
     )
+    for name, kind in (("iso-wms", "WMS"), ("iso-carrier", "CARRIER")):
+        body = {"name": name, "kind": kind, "baseUrl": "https://wms.example/api", "auth": {"type": "none"}}
+        await api.ok("POST", "/connectors", body, 201)
+    outbound = await api.ok("POST", "/v3/fulfillment/outbound/oms", outbound_order("ISO-OUT-1"), 202)
     subscription = _live_subscription(engine, api.tenant)
     return {
         "session_id": session["id"],
@@ -138,6 +147,7 @@ async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> d
         "device_id": device["id"],
         "key_id": key["id"],
         "subscription_id": subscription,
+        "outbound_id": outbound["id"],
         "connector_id": connector["id"],
     }
 

@@ -1,0 +1,46 @@
+"""shipment tracking numbers, and logistics:read for keys that could write logistics
+
+A carrier event that names only its tracking number finds its outbound through this table. Keys
+that held logistics:write get logistics:read, which the outbound reads now need.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-28 14:00:00.000000
+"""
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+
+
+revision = '0011'
+down_revision = '0010'
+branch_labels = None
+depends_on = None
+
+
+api_keys = sa.table('api_keys', sa.column('id', sa.String), sa.column('scopes', sa.JSON))
+
+
+def _rescope(change) -> None:
+    conn = op.get_bind()
+    for key_id, scopes in conn.execute(sa.select(api_keys.c.id, api_keys.c.scopes)).all():
+        new = change(list(scopes or []))
+        if new != list(scopes or []):
+            conn.execute(api_keys.update().where(api_keys.c.id == key_id).values(scopes=new))
+
+
+def upgrade() -> None:
+    _rescope(lambda s: s + ['logistics:read'] if 'logistics:write' in s and 'logistics:read' not in s else s)
+    op.create_table('shipment_tracking',
+    sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('connector_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('tracking_number', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('tenant_id', 'connector_id', 'tracking_number')
+    )
+
+
+def downgrade() -> None:
+    _rescope(lambda s: [x for x in s if x != 'logistics:read'])
+    op.drop_table('shipment_tracking')

@@ -1,0 +1,411 @@
+"""Outbound orders through the OMS, the WMS and a carrier: over HTTP, against real Temporal, with the
+sandbox's OMS, WMS and carriers on a loopback port, signing their events as partners do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from sandbox.app import CARRIERS_PATH, OMS_PATH, RECEIVER_PATH, WMS_PATH, create_app
+from tests.support import ApiClient, eventually, loopback
+
+OUT = "/v3/fulfillment/outbound"
+CLIENT_TYPES = ("outbound.", "shipment.")
+
+
+@dataclass
+class Partners:
+    """A tenant wired to a sandbox of its own: connectors `oms`, `wms`, `swift`, `budget`."""
+
+    api: ApiClient
+    http: aiohttp.ClientSession
+    url: str
+    connectors: dict[str, dict[str, Any]]
+
+    async def sandbox(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        async with self.http.request(method, self.url + path, json=body) as r:
+            answer = await r.json(content_type=None)
+            assert r.status == status, (method, path, r.status, answer)
+            return answer
+
+    async def faults(self, partner: str, **faults: Any) -> None:
+        await self.sandbox("PUT", f"/faults/{partner}", faults)
+
+    async def received(self) -> list[dict[str, Any]]:
+        """The client's webhooks of outbound and shipment events, in arrival order."""
+        got = await self.sandbox("GET", "/received?limit=1000")
+        return [r for r in got if (r["type"] or "").startswith(CLIENT_TYPES)]
+
+    async def outbound(self, outbound_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.api.ok("GET", f"{OUT}/{outbound_id}")
+        return body
+
+    async def until(self, outbound_id: str, what: str, check: Any) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+
+        async def holds() -> bool:
+            seen.update(await self.outbound(outbound_id))
+            return bool(check(seen))
+
+        await eventually(holds, what=what)
+        return seen
+
+    async def status_is(self, outbound_id: str, status: str) -> dict[str, Any]:
+        return await self.until(outbound_id, f"outbound in {status}", lambda o: o["status"] == status)
+
+    async def carrier_says(self, carrier: str, number: str, status: str, **extra: Any) -> dict[str, Any]:
+        body = {"status": status, **extra}
+        sent: dict[str, Any] = await self.sandbox(
+            "POST", f"{CARRIERS_PATH}/{carrier}/shipments/{number}/status", body
+        )
+        return sent
+
+
+@asynccontextmanager
+async def partners(api: ApiClient, http: aiohttp.ClientSession) -> AsyncIterator[Partners]:
+    async with loopback(create_app([])) as url:
+        made = {}
+        for name, kind, path in (
+            ("oms", "OMS", OMS_PATH),
+            ("wms", "WMS", WMS_PATH),
+            ("swift", "CARRIER", f"{CARRIERS_PATH}/swift"),
+            ("budget", "CARRIER", f"{CARRIERS_PATH}/budget"),
+        ):
+            body = {"name": name, "kind": kind, "baseUrl": url + path, "auth": {"type": "none"}}
+            made[name] = await api.ok("POST", "/connectors", body, 201)
+        p = Partners(api, http, url, made)
+        events = f"{api.base}/partners/{made['oms']['id']}/events"
+        await p.sandbox(
+            "PUT", f"{OMS_PATH}/config", {"eventsUrl": events, "secret": made["oms"]["inboundSecret"]}
+        )
+        for carrier in ("swift", "budget"):
+            await p.sandbox(
+                "PUT", f"{CARRIERS_PATH}/{carrier}/config", {"secret": made[carrier]["inboundSecret"]}
+            )
+        hook = await api.ok("POST", "/webhooks", {"url": url + RECEIVER_PATH}, 201)
+        await p.sandbox("POST", f"{RECEIVER_PATH}/secrets", {"secret": hook["secret"]}, 201)
+        yield p
+
+
+def outbound_order(tid: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "trackingIdShipper": tid or f"TID-{uuid.uuid4().hex[:10]}",
+        "type": "OUTBOUND",
+        "reference": "PO-1",
+        "consignee": {
+            "name": "Ada Lovelace",
+            "address1": "Damrak 1",
+            "city": "Amsterdam",
+            "postcode": "1012 LG",
+            "country": "NL",
+            "phone": "+31 20 123 4567",
+        },
+        "items": [{"sku": "SKU-1", "quantity": 2, "weightKg": 0.5}, {"sku": "SKU-2", "quantity": 1}],
+        **extra,
+    }
+
+
+async def test_an_outbound_goes_from_received_to_delivered_with_each_partner_once(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    async with partners(api, http) as p:
+        body = outbound_order()
+        tid = body["trackingIdShipper"]
+        ack = await api.ok("POST", f"{OUT}/oms", body, 202)
+        assert ack == {"id": ack["id"], "trackingIdShipper": tid, "status": "RECEIVED"}
+        outbound_id = ack["id"]
+
+        confirmed = await p.status_is(outbound_id, "CONFIRMED")
+        oms = await p.sandbox("GET", f"{OMS_PATH}/outbound-orders")
+        assert [r["trackingIdShipper"] for r in oms["requests"]] == [tid]
+        assert confirmed["omsOrderId"] == oms["orders"][0]["omsOrderId"]
+        assert oms["orders"][0]["consignee"]["city"] == "Amsterdam"
+
+        pgi = await p.sandbox("POST", f"{OMS_PATH}/outbound/{tid}/pgi", {"carrier": "swift"})
+        assert pgi["status"] == 202, pgi
+        number = pgi["data"]["trackingNumber"]
+        issued = await p.until(
+            outbound_id,
+            "the WMS accepted the PGI and the carrier webhook is registered",
+            lambda o: (
+                (o["wms"] or {}).get("status") == "ACCEPTED"
+                and (o["shipment"] or {}).get("trackingRegistered")
+            ),
+        )
+        assert issued["status"] == "GOODS_ISSUED" and issued["shipment"]["carrier"] == "swift"
+        wms = await p.sandbox("GET", f"{WMS_PATH}/pgi")
+        assert [(x["trackingIdShipper"], x["trackingNumber"]) for x in wms["pgi"]] == [(tid, number)]
+        assert wms["pgi"][0]["items"] == [{"sku": "SKU-1", "quantity": 2}, {"sku": "SKU-2", "quantity": 1}]
+        hooks = await p.sandbox("GET", f"{CARRIERS_PATH}/swift/webhooks")
+        assert [(h["trackingNumber"], h["url"]) for h in hooks["webhooks"]] == [
+            (number, f"{api.base}/partners/{p.connectors['swift']['id']}/events")
+        ]
+
+        for word, status in (
+            ("in_transit", "IN_TRANSIT"),
+            ("out_for_delivery", "OUT_FOR_DELIVERY"),
+            ("delivered", "DELIVERED"),
+        ):
+            sent = await p.carrier_says("swift", number, word, location="Amsterdam")
+            assert sent["deliveries"][0]["status"] == 202, sent
+            done = await p.status_is(outbound_id, status)
+        assert done["shipment"]["status"] == "DELIVERED" and done["shipment"]["carrierStatus"] == "Delivered"
+        steps = [h["status"] for h in done["history"]]
+        assert (
+            steps[:4] == ["RECEIVED", "SUBMITTED", "CONFIRMED", "GOODS_ISSUED"] and steps[-1] == "DELIVERED"
+        )
+        calls = {(c["step"], c["outcome"]) for c in done["calls"]}
+        assert calls == {
+            ("RECEIVED.steps[0]", "succeeded"),
+            ("GOODS_ISSUED.wms", "succeeded"),
+            ("shipment.tracking", "succeeded"),
+        }
+
+        async def all_five() -> bool:
+            return len(await p.received()) >= 5
+
+        await eventually(all_five, what="the client's five webhooks")
+        got = await p.received()
+        assert all(r["verified"] for r in got)
+        assert [(r["type"], r["body"]["data"]["status"]) for r in got] == [
+            ("outbound.confirmed", "CONFIRMED"),
+            ("outbound.goods_issued", "GOODS_ISSUED"),
+            ("shipment.status_changed", "IN_TRANSIT"),
+            ("shipment.status_changed", "OUT_FOR_DELIVERY"),
+            ("shipment.status_changed", "DELIVERED"),
+        ]
+        assert got[2]["body"]["data"]["carrierStatus"] == "In Transit"
+        assert got[2]["body"]["data"]["trackingNumber"] == number
+
+
+async def test_an_outbound_sent_while_the_oms_is_down_is_confirmed_after_it_recovers(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    async with partners(api, http) as p:
+        await p.faults("oms", down=True)
+        ack = await api.ok("POST", f"{OUT}/oms", outbound_order(), 202)
+        await p.until(ack["id"], "two failed attempts at the OMS", lambda o: len(o["calls"]) >= 2)
+        await p.faults("oms", down=False)
+
+        done = await p.status_is(ack["id"], "CONFIRMED")
+        attempts = [c for c in done["calls"] if c["step"] == "RECEIVED.steps[0]"]
+        assert [c["outcome"] for c in attempts][-1] == "succeeded"
+        assert all(c["statusCode"] == 503 for c in attempts[:-1]) and len(attempts) >= 3
+        assert len({c["idempotencyKey"] for c in attempts}) == 1
+        oms = await p.sandbox("GET", f"{OMS_PATH}/outbound-orders")
+        assert len(oms["orders"]) == 1 and len(oms["requests"]) == 1  # the 503s never reached it
+
+
+async def test_carrier_events_are_verified_applied_once_and_never_backwards(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    """`budget` names only the tracking number; the WMS is down when the goods are issued, so the
+    carrier's DELIVERED waits for it."""
+    async with partners(api, http) as p:
+        ack = await api.ok("POST", f"{OUT}/oms", outbound_order(), 202)
+        tid, outbound_id = ack["trackingIdShipper"], ack["id"]
+        await p.status_is(outbound_id, "CONFIRMED")
+        await p.faults("wms", down=True)
+        await p.sandbox(
+            "POST", f"{OMS_PATH}/outbound/{tid}/pgi", {"carrier": "budget", "trackingNumber": "B-77"}
+        )
+        await p.until(
+            outbound_id, "tracking at budget", lambda o: (o["shipment"] or {}).get("trackingRegistered")
+        )
+
+        now = datetime.now(UTC)
+        late = (now - timedelta(minutes=5)).isoformat()
+        sent = await p.carrier_says(
+            "budget", "B-77", "in_transit", occurredAt=now.isoformat(), messageId="m-1"
+        )
+        assert sent["deliveries"][0]["status"] == 202
+        await p.status_is(outbound_id, "IN_TRANSIT")
+        again = await p.carrier_says(
+            "budget", "B-77", "in_transit", occurredAt=now.isoformat(), messageId="m-1"
+        )
+        assert again["deliveries"][0]["status"] == 200  # a replay: stored once, applied once
+        older = await p.carrier_says("budget", "B-77", "pre_transit", occurredAt=late, messageId="m-2")
+        assert older["deliveries"][0]["status"] == 202
+        stale = await p.until(
+            outbound_id, "the older word dropped", lambda o: o["shipment"].get("stale") == 1
+        )
+        assert stale["status"] == "IN_TRANSIT" and stale["shipment"]["status"] == "IN_TRANSIT"
+
+        delivered_at = (now + timedelta(minutes=1)).isoformat()
+        await p.carrier_says("budget", "B-77", "delivered", occurredAt=delivered_at, messageId="m-3")
+        events = await api.ok("GET", f"/partners/{p.connectors['budget']['id']}/events")
+        assert {e["messageId"] for e in events if e["sessionId"] == outbound_id} == {"m-1", "m-2", "m-3"}
+        held = await p.outbound(outbound_id)
+        assert held["status"] == "IN_TRANSIT" and held["wms"]["status"] == "PENDING"
+        await p.faults("wms", down=False)
+        done = await p.status_is(outbound_id, "DELIVERED")
+        assert done["wms"]["status"] == "ACCEPTED" and done["shipment"]["carrierStatus"] == "DLV"
+        order_of_changes = [h["action"] for h in done["history"]]
+        assert order_of_changes.index("wms_accepted") < order_of_changes.index("deliver")
+
+        async with http.post(
+            f"{p.url}/partners/http/send",
+            json={
+                "url": f"{api.base}/partners/{p.connectors['budget']['id']}/events",
+                "secret": p.connectors["budget"]["inboundSecret"],
+                "type": "shipment.status",
+                "data": {"trackingNumber": "B-77", "status": "DLV", "occurredAt": delivered_at},
+                "badSignature": True,
+            },
+        ) as r:
+            assert (await r.json())["status"] == 401
+
+        async def three() -> bool:
+            return len([r for r in await p.received() if r["type"] == "shipment.status_changed"]) >= 2
+
+        await eventually(three, what="the shipment's webhooks")
+        shipment_hooks = [
+            r["body"]["data"] for r in await p.received() if r["type"] == "shipment.status_changed"
+        ]
+        assert [(h["status"], h["previousStatus"]) for h in shipment_hooks] == [
+            ("IN_TRANSIT", None),
+            ("DELIVERED", "IN_TRANSIT"),
+        ]
+
+
+async def test_a_carrier_estimate_past_the_promise_fires_shipment_delayed_once(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    async with partners(api, http) as p:
+        priced = await api.ok(
+            "POST",
+            "/v3/fulfillment/pricing/domestic",
+            {
+                "origin": {"postcode": "1012", "city": "Amsterdam", "country": "NL"},
+                "destination": {"postcode": "3011", "city": "Rotterdam", "country": "NL"},
+                "weightKg": 1.5,
+                "dimensionsCm": {"length": 30, "width": 20, "height": 10},
+                "serviceType": "STANDARD",
+            },
+        )
+        quote = next(q for q in priced["quotes"] if q["provider"] == "swift")
+        promised = date.today() + timedelta(days=quote["etaDays"])
+        ack = await api.ok("POST", f"{OUT}/oms", outbound_order(quoteId=quote["quoteId"]), 202)
+        await p.status_is(ack["id"], "CONFIRMED")
+        set_ = await api.ok(
+            "PUT", f"{OUT}/{ack['id']}/shipment", {"carrier": "swift", "trackingNumber": "S-1"}
+        )
+        assert set_["shipment"]["promisedBy"] == promised.isoformat()
+        assert set_["shipment"]["quoteId"] == quote["quoteId"]
+        await p.sandbox("POST", f"{OMS_PATH}/outbound/{ack['trackingIdShipper']}/pgi", {})
+        await p.until(ack["id"], "tracking at swift", lambda o: o["shipment"]["trackingRegistered"])
+
+        on_time = promised.isoformat()
+        await p.carrier_says("swift", "S-1", "in_transit", estimatedDelivery=on_time)
+        late, later = (promised + timedelta(days=2)).isoformat(), (promised + timedelta(days=3)).isoformat()
+        now = datetime.now(UTC)
+        await p.carrier_says("swift", "S-1", "exception", estimatedDelivery=late, occurredAt=now.isoformat())
+        await p.carrier_says(
+            "swift",
+            "S-1",
+            "in_transit",
+            estimatedDelivery=later,
+            occurredAt=(now + timedelta(seconds=1)).isoformat(),
+        )
+        seen = await p.until(ack["id"], "three carrier events", lambda o: len(o["shipment"]["events"]) == 3)
+        assert seen["shipment"]["delayed"] is True and seen["shipment"]["estimatedDelivery"] == later
+
+        async def four() -> bool:
+            return len([r for r in await p.received() if r["type"].startswith("shipment.")]) >= 4
+
+        await eventually(four, what="the shipment's webhooks")
+        got = [
+            (r["type"], r["body"]["data"]["status"])
+            for r in await p.received()
+            if r["type"].startswith("shipment.")
+        ]
+        assert got == [
+            ("shipment.status_changed", "IN_TRANSIT"),
+            ("shipment.status_changed", "EXCEPTION"),
+            ("shipment.delayed", "EXCEPTION"),
+            ("shipment.status_changed", "IN_TRANSIT"),
+        ]
+        delayed = next(r["body"]["data"] for r in await p.received() if r["type"] == "shipment.delayed")
+        assert delayed["promisedBy"] == promised.isoformat() and delayed["estimatedDelivery"] == late
+
+
+async def test_an_oms_rejection_ends_the_outbound_with_its_reason(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    async with partners(api, http) as p:
+        await p.sandbox("PUT", f"{OMS_PATH}/config", {"rejectSkus": ["SKU-2"]})
+        ack = await api.ok("POST", f"{OUT}/oms", outbound_order(), 202)
+        done = await p.status_is(ack["id"], "REJECTED")
+        assert done["history"][-1]["data"]["reason"] == "unknown SKUs ['SKU-2']"
+
+        async def rejected() -> bool:
+            return any(r["type"] == "outbound.rejected" for r in await p.received())
+
+        await eventually(rejected, what="outbound.rejected at the client")
+        hook = next(r for r in await p.received() if r["type"] == "outbound.rejected")
+        assert hook["body"]["data"]["reason"] == "unknown SKUs ['SKU-2']" and hook["verified"]
+        listed = await api.ok("GET", f"{OUT}?status=REJECTED&trackingIdShipper={ack['trackingIdShipper']}")
+        assert [o["id"] for o in listed["items"]] == [ack["id"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"trackingIdShipper": ""}, "trackingIdShipper"),
+        ({"trackingIdShipper": None}, "trackingIdShipper"),
+        ({"type": "SIDEWAYS"}, "type"),
+        ({"items": []}, "items"),
+        ({"consignee": {"name": "x"}}, "consignee.address1"),
+    ],
+)
+async def test_a_bad_outbound_is_refused_naming_the_field(
+    api: ApiClient, change: dict[str, Any], field: str
+) -> None:
+    reply = await api.post(f"{OUT}/oms", {**outbound_order(), **change})
+    assert reply.status == 400, reply.body
+    assert field in [e["field"] for e in reply.body["errors"]]
+
+
+async def test_the_tracking_id_is_the_key_and_partners_must_exist(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    body = outbound_order()
+    missing = await api.post(f"{OUT}/oms", body)
+    assert missing.status == 422 and missing.body["errors"][0]["code"] == "NO_SINGLE_OMS"
+    async with partners(api, http) as p:
+        await p.sandbox("PUT", f"{OMS_PATH}/config", {"autoConfirm": False})
+        first = await api.ok("POST", f"{OUT}/oms", body, 202)
+        again = await api.ok("POST", f"{OUT}/oms", body, 200)
+        assert again["id"] == first["id"]
+        other = await api.post(f"{OUT}/oms", {**body, "reference": "PO-2"})
+        assert other.status == 409 and other.body["errors"][0]["field"] == "trackingIdShipper"
+        unknown_wms = await api.post(f"{OUT}/oms", outbound_order(warehouseRef="swift"))
+        assert unknown_wms.status == 422 and unknown_wms.body["errors"][0]["field"] == "warehouseRef"
+
+        await p.status_is(first["id"], "SUBMITTED")
+        early = await api.call(
+            "PUT", f"{OUT}/{first['id']}/shipment", {"carrier": "swift", "trackingNumber": "X1"}
+        )
+        assert early.status == 409 and early.body["errors"][0]["code"] == "SHIPMENT_NOT_SETTABLE"
+        await p.sandbox("POST", f"{OMS_PATH}/outbound/{body['trackingIdShipper']}/confirm", {})
+        await p.status_is(first["id"], "CONFIRMED")
+        not_carrier = await api.call(
+            "PUT", f"{OUT}/{first['id']}/shipment", {"carrier": "oms", "trackingNumber": "X1"}
+        )
+        assert not_carrier.status == 422 and not_carrier.body["errors"][0]["field"] == "carrier"
+        bad_quote = await api.call(
+            "PUT",
+            f"{OUT}/{first['id']}/shipment",
+            {"carrier": "swift", "trackingNumber": "X1", "quoteId": "q_nope"},
+        )
+        assert bad_quote.status == 422 and bad_quote.body["errors"][0]["field"] == "quoteId"
+        assert (await api.get(f"{OUT}/out_nothing")).status == 404
+        session = await api.new_session()
+        assert (await api.get(f"{OUT}/{session['id']}")).status == 404  # a session, not an outbound
