@@ -99,12 +99,12 @@ class OutboundWorkflow(SessionWorkflow):
         normalized = o.normalize(status.status)
         if shipment.get("occurredAt") and status.occurred_at < datetime.fromisoformat(shipment["occurredAt"]):
             shipment["stale"] = shipment.get("stale", 0) + 1  # an older word: kept on record, no step back
-            data = {
+            older = {
                 "status": normalized,
                 "carrierStatus": status.status,
                 "occurredAt": status.occurred_at.isoformat(),
             }
-            return ActionRequest(action=o.CARRIER_STALE, actor=f"partner:{event.connector}", data=data)
+            return ActionRequest(action=o.CARRIER_STALE, actor=f"partner:{event.connector}", data=older)
         if normalized in o.FINAL and self.context["wms"]["status"] != "ACCEPTED":
             return None
         previous = shipment.get("status")
@@ -130,7 +130,7 @@ class OutboundWorkflow(SessionWorkflow):
         }
         shipment["events"] = [*shipment.get("events", [])[-(SHIPMENT_EVENTS - 1) :], record]
         action = o.MOVES[normalized][0] if normalized in o.MOVES else o.CARRIER_UPDATE
-        data = {**record, "previousStatus": previous, "delayed": delayed_now}
+        data: dict[str, Any] = {**record, "previousStatus": previous, "delayed": delayed_now}
         return ActionRequest(action=action, actor=f"partner:{event.connector}", data=data)
 
     # The shipment, the WMS, the carrier's webhook -------------------------------------------------

@@ -4,7 +4,9 @@ test takes the OMS down by the sandbox), then the whole walk to DELIVERED."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
@@ -71,7 +73,7 @@ async def test_an_oms_failing_at_first_then_the_walk_to_delivered(time_skipping:
         context={"outbound": outbound, "connectors": {"oms": "oms", "wms": "wms"}},
         definition=o.outbound_process("oms"),
     )
-    stand_ins = [record, notify, track, call_partner]
+    stand_ins: list[Callable[..., Any]] = [record, notify, track, call_partner]
     async with worker(time_skipping, [OutboundWorkflow], stand_ins) as queue:
         await SessionClient(time_skipping.client, queue, None).start(start)
         handle: WorkflowHandle[OutboundWorkflow, SessionView] = time_skipping.client.get_workflow_handle_for(
