@@ -26,13 +26,5 @@ class LogisticsActivities:
             raise Unprocessable.one(
                 "UNKNOWN_CARRIER", f"the tenant has no CARRIER connector {track.carrier!r}", "carrier"
             )
-        await asyncio.to_thread(
-            logistics.track,
-            self._engine,
-            track.tenant,
-            carrier.id,
-            track.tracking_number,
-            track.session_id,
-            datetime.now(UTC),
-        )
+        await asyncio.to_thread(logistics.track, self._engine, track, carrier.id, datetime.now(UTC))
         return Tracked(callback_url=f"{self._public_url}/partners/{carrier.id}/events")

@@ -12,7 +12,15 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from clients.temporal import WorkflowNotFound, call
 from domain.ids import order_workflow_id
-from domain.orders import FulfillableConfig, FulfillmentCommand, Modify, Order, OrderAction, OrderStart
+from domain.orders import (
+    CarrierEvent,
+    FulfillableConfig,
+    FulfillmentCommand,
+    Modify,
+    Order,
+    OrderAction,
+    OrderStart,
+)
 from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
@@ -51,6 +59,11 @@ class OrderClient:
             return await call(self._handle(tenant, order_id).query(OrderWorkflow.order), self._timeout)
         except WorkflowNotFound:
             raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no order {order_id!r}", "id") from None
+
+    async def carrier_event(self, tenant: str, order_id: str, event: CarrierEvent) -> None:
+        """Hand a carrier's status for a fulfillment's shipment to its order (`WorkflowNotFound` once
+        the order has finished)."""
+        await call(self._handle(tenant, order_id).signal(OrderWorkflow.carrier_event, event), self._timeout)
 
     async def modify(self, tenant: str, order_id: str, modify: Modify) -> Order:
         return await self._update(tenant, order_id, OrderWorkflow.modify, modify)

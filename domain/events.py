@@ -63,6 +63,21 @@ class OutboundEventData(CamelModel):
     status: str | None
 
 
+class ShipmentEventData(CamelModel):
+    """A shipment's carrier status: an outbound's (`outboundId`, `trackingIdShipper`, `outboundStatus`)
+    or a fulfillment's (`orderId`, `orderNo`, `fulfillmentId`, `orderStatus`)."""
+
+    model_config = CamelModel.model_config | {"extra": "allow"}
+    carrier: str
+    tracking_number: str
+    status: str
+    previous_status: str | None = None
+    carrier_status: str
+    occurred_at: str
+    location: str | None = None
+    estimated_delivery: str | None = None
+
+
 CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
     "order.created": ("An order was placed.", OrderEventData),
     "order.modified": ("An order was modified (with the changes and the new version).", OrderEventData),
@@ -104,14 +119,14 @@ CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
         OutboundEventData,
     ),
     "shipment.status_changed": (
-        "A carrier reported a shipment's status: `status` normalized (PRE_TRANSIT, IN_TRANSIT, "
-        "OUT_FOR_DELIVERY, DELIVERED, FAILED_DELIVERY, RETURNED, EXCEPTION, UNKNOWN), `carrierStatus` "
-        "its word, `outboundStatus` the outbound's; in the order the carrier's events happened.",
-        OutboundEventData,
+        "A carrier reported the status of an outbound's or a fulfillment's shipment: `status` normalized "
+        "(PRE_TRANSIT, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERED, FAILED_DELIVERY, RETURNED, EXCEPTION, "
+        "UNKNOWN), `carrierStatus` its own word; in the order the carrier's events happened.",
+        ShipmentEventData,
     ),
     "shipment.delayed": (
         "A carrier's estimated delivery passed the date promised when the shipment was priced (once).",
-        OutboundEventData,
+        ShipmentEventData,
     ),
     "session.created": ("A session started in its process's initial state.", SessionEventData),
     "session.status_changed": ("A session moved from one state to another by an action.", SessionEventData),

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from domain.errors import Conflict, DomainError, FieldError, Unprocessable
 from domain.ids import order_line_id, order_process_id
 from domain.model import MAX_INT, CamelModel, Timestamp
+from domain.partners import PartnerEvent
 
 ACTIVE = ("OPEN", "LOCKED", "PROMISED", "NOT_ROUTABLE")
 # Set by the service, never by a client: a request naming one is refused (no mass assignment).
@@ -138,6 +139,11 @@ class Fulfillment(CamelModel):
     status: Literal["open", "in_transit", "delivered", "cancelled"] = "open"
     variants: list[Variant]
     shipments: list[Shipment] = Field(default_factory=list)
+    tracking: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per tracking number whose carrier is a CARRIER connector: its webhook registration "
+        "and the carrier's latest status (normalized `status`, its own `carrierStatus`, `occurredAt`).",
+    )
     session_id: str
     process_type: str
 
@@ -224,6 +230,13 @@ class OrderAction(CamelModel):
     consumer: Consumer | None = None
     admin: bool = False
     user: str
+
+
+class CarrierEvent(CamelModel):
+    """A carrier's `shipment.status` for a shipment of one of the order's fulfillments."""
+
+    fulfillment_id: str
+    event: PartnerEvent
 
 
 class FulfillmentCommand(CamelModel):

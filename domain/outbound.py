@@ -238,12 +238,15 @@ class CarrierStatus(CamelModel):
 
 
 class Track(CamelModel):
-    """A shipment's tracking to record before the carrier is asked to send its events."""
+    """A shipment's tracking to record before the carrier is asked to send its events: an
+    outbound's (its session), or a fulfillment's (its order takes the events)."""
 
     tenant: str
     session_id: str
     carrier: str
     tracking_number: str
+    order_id: str | None = None
+    fulfillment_id: str | None = None
 
 
 class Tracked(CamelModel):

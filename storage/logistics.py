@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from domain.logistics import Quote
+from domain.outbound import Track
 from storage.engine import session_scope
 from storage.tables import QuoteRow, TrackingRow
 
@@ -41,21 +42,22 @@ def quote(engine: Engine, tenant: str, quote_id: str) -> QuoteRow | None:
         return row if row is not None and row.tenant_id == tenant else None
 
 
-def track(
-    engine: Engine, tenant: str, connector_id: str, number: str, session_id: str, now: datetime
-) -> None:
-    """The tracking number is this session's (the newest shipment under a number the carrier reused)."""
+def track(engine: Engine, t: Track, connector_id: str, now: datetime) -> None:
+    """The tracking number is this shipment's (the newest one under a number the carrier reused)."""
+    fields = {"session_id": t.session_id, "order_id": t.order_id, "fulfillment_id": t.fulfillment_id}
     with session_scope(engine) as s:
-        row = s.get(TrackingRow, (tenant, connector_id, number))
+        row = s.get(TrackingRow, (t.tenant, connector_id, t.tracking_number))
         if row is None:
             s.add(
                 TrackingRow(
-                    tenant_id=tenant,
+                    tenant_id=t.tenant,
                     connector_id=connector_id,
-                    tracking_number=number,
-                    session_id=session_id,
+                    tracking_number=t.tracking_number,
+                    session_id=t.session_id,
+                    order_id=t.order_id,
+                    fulfillment_id=t.fulfillment_id,
                     created_at=now,
                 )
             )
-        elif row.session_id != session_id:
-            row.session_id, row.created_at = session_id, now
+        else:
+            row.sqlmodel_update({**fields, "created_at": now})

@@ -44,6 +44,7 @@ def calls(engine: Engine, tenant: str, session_id: str, limit: int, offset: int)
 class Received:
     row: PartnerEventRow
     new: bool  # False: a replay of an event stored before
+    order: tuple[str, str] | None = None  # (order, fulfillment) of a tracked fulfillment's shipment
 
 
 def receive(
@@ -56,17 +57,17 @@ def receive(
     data: dict[str, Any],
     now: datetime,
 ) -> Received:
-    """Store the event once and match it to a session (by id, else by reference: the newest open one
-    with that reference, else the newest; else a carrier's by the `trackingNumber` in its data)."""
+    """Store the event once and match it: a carrier's by the `trackingNumber` in its data to the
+    shipment it tracks (an outbound's session, or a fulfillment's order); else to a session by id,
+    else by reference (the newest open one with that reference, else the newest)."""
     with session_scope(engine) as s:
+        number = data.get("trackingNumber")
+        tracked = s.get(TrackingRow, (tenant, connector_id, number)) if isinstance(number, str) else None
+        order = (tracked.order_id, tracked.fulfillment_id or "") if tracked and tracked.order_id else None
         stored = _stored(s, connector_id, message_id)
         if stored is not None:
-            return Received(stored, False)
-        session_id = _match(s, tenant, reference) if reference else None
-        number = data.get("trackingNumber")
-        if session_id is None and isinstance(number, str):
-            tracked = s.get(TrackingRow, (tenant, connector_id, number))
-            session_id = tracked.session_id if tracked else None
+            return Received(stored, False, order)
+        session_id = tracked.session_id if tracked else _match(s, tenant, reference) if reference else None
         row = PartnerEventRow(
             tenant_id=tenant,
             connector_id=connector_id,
@@ -85,8 +86,8 @@ def receive(
             s.rollback()
             again = _stored(s, connector_id, message_id)
             assert again is not None
-            return Received(again, False)
-    return Received(row, True)
+            return Received(again, False, order)
+    return Received(row, True, order)
 
 
 def _stored(s: Any, connector_id: str, message_id: str) -> PartnerEventRow | None:

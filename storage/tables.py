@@ -381,4 +381,6 @@ class TrackingRow(SQLModel, table=True):
     connector_id: str = Field(primary_key=True, max_length=40)
     tracking_number: str = Field(primary_key=True, max_length=100)
     session_id: str = Field(max_length=64)
+    order_id: str | None = Field(None, max_length=64)  # a fulfillment's shipment: its order takes the events
+    fulfillment_id: str | None = Field(None, max_length=64)
     created_at: datetime

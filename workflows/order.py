@@ -12,8 +12,9 @@ network changes (the `network_changed` signal) or, failing that, every few hours
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -21,12 +22,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+    from activities.logistics import LogisticsActivities
     from activities.orders import OrderActivities
+    from activities.partners import PartnerActivities
+    from domain import outbound as shipping
     from domain.errors import Conflict, DomainError, FieldError, Forbidden, NotFound, from_failure, to_failure
     from domain.orders import (
         ACTIVE,
+        CarrierEvent,
         Fulfillment,
         FulfillmentCommand,
+        FulfillmentUpdate,
         Modify,
         Order,
         OrderAction,
@@ -36,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         Routed,
         RouteRequest,
         SessionMove,
+        Shipment,
         apply_patch,
         check_fulfillment_update,
         check_patch,
@@ -43,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         needs_payment,
         rolled_up,
     )
+    from domain.partners import PartnerCall
 
 LOCAL = timedelta(seconds=30)
 REMOTE = timedelta(seconds=60)
@@ -51,6 +61,9 @@ REMOTE = timedelta(seconds=60)
 ROUTING_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10), maximum_attempts=12)
 RETRY_UNROUTABLE = timedelta(hours=6)
 LIVE_ONLY = "order-cancel-live-sessions-only"  # workflow.patched: earlier runs cancelled every session
+# workflow.patched: from 0.4 a shipment whose carrier is a CARRIER connector is tracked there.
+TRACK_SHIPMENTS = "order-track-shipments"
+MOVING = ("IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")  # carrier statuses that put a fulfillment in transit
 
 
 @workflow.defn(name="Order")
@@ -63,6 +76,8 @@ class OrderWorkflow:
         self._reroute = False
         self._network_changed = False
         self._generation = 0
+        self._tracking: list[asyncio.Task[None]] = []  # shipments' webhook registrations under way
+        self._carrier = asyncio.Lock()  # carrier events, applied one at a time in arrival order
 
     @workflow.run
     async def run(self, start: OrderStart) -> Order:
@@ -95,7 +110,9 @@ class OrderWorkflow:
                 self._reroute = False
                 await self._cancel_sessions(self._live())
                 await self._route("order.rerouted")
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and all(t.done() for t in self._tracking)
+        )
         return self._order
 
     def _closed(self) -> bool:
@@ -196,10 +213,18 @@ class OrderWorkflow:
                 fulfillmentId=f.id,
                 shipment=command.shipment.model_dump(mode="json"),
             )
+            if workflow.patched(TRACK_SHIPMENTS):
+                self._tracking.append(asyncio.create_task(self._track(f, command.shipment)))
             return self._order
         assert command.update is not None
-        f.variants = check_fulfillment_update(f, command.update)
-        f.status = command.update.status
+        await self._move(f, command.update)
+        return self._order
+
+    async def _move(self, f: Fulfillment, update: FulfillmentUpdate) -> None:
+        """A fulfillment's new status, its order's roll-up and its session's step."""
+        o = self._order
+        f.variants = check_fulfillment_update(f, update)
+        f.status = update.status
         await self._record(
             f"fulfillment.{f.status}",
             fulfillmentId=f.id,
@@ -215,7 +240,6 @@ class OrderWorkflow:
             ),
             start_to_close_timeout=REMOTE,
         )
-        return self._order
 
     @fulfillment.validator
     def _validate_fulfillment(self, command: FulfillmentCommand) -> None:
@@ -233,6 +257,120 @@ class OrderWorkflow:
                 check_fulfillment_update(found[0], command.update)
         except DomainError as e:
             raise to_failure(e) from None
+
+    # Carrier tracking
+
+    async def _track(self, f: Fulfillment, shipment: Shipment) -> None:
+        """When the shipment's carrier is a CARRIER connector: record its number and register our
+        webhook with it (a carrier that is none is simply not tracked)."""
+        o, number = self._order, shipment.tracking_number
+        track = shipping.Track(
+            tenant=o.tenant,
+            session_id=f.session_id,
+            carrier=shipment.carrier,
+            tracking_number=number,
+            order_id=o.id,
+            fulfillment_id=f.id,
+        )
+        try:
+            tracked = await workflow.execute_activity_method(
+                LogisticsActivities.track, track, start_to_close_timeout=REMOTE
+            )
+        except ActivityError as e:
+            if from_failure(e) is not None:
+                return
+            raise
+        entry: dict[str, Any] = {"carrier": shipment.carrier, "status": None, "registered": False}
+        try:
+            await workflow.execute_activity_method(
+                PartnerActivities.call_partner,
+                PartnerCall(
+                    tenant=o.tenant,
+                    session_id=f.session_id,
+                    step="shipment.tracking",
+                    connector=shipment.carrier,
+                    method="POST",
+                    path="/webhooks",
+                    body={"url": tracked.callback_url, "trackingNumber": number, "reference": f.id},
+                    idempotency_key=f"{f.id}:tracking:{shipment.carrier}:{number}",
+                ),
+                start_to_close_timeout=REMOTE,
+                retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=20),
+            )
+            entry["registered"] = True
+        except ActivityError as e:
+            entry["error"] = str(e.cause or e)
+        f.tracking = {**f.tracking, number: {**entry, **f.tracking.get(number, {})}}
+        o.last_modified = workflow.now()
+        await self._save([])
+
+    @workflow.signal
+    async def carrier_event(self, carrier: CarrierEvent) -> None:
+        """A carrier's status for one of the order's shipments: the shipment's status (never moved
+        back by an older event), a `shipment.status_changed` event, and the fulfillment moved: in
+        transit on the first movement, delivered once every shipment of it is."""
+        async with self._carrier:
+            await self._apply_carrier(carrier)
+
+    async def _apply_carrier(self, carrier: CarrierEvent) -> None:
+        o = self._order
+        f = next((f for f in o.fulfillments if f.id == carrier.fulfillment_id), None)
+        event = carrier.event
+        try:
+            status = shipping.CarrierStatus.model_validate(event.data)
+        except ValidationError:
+            return
+        number = status.tracking_number or ""
+        shipment = next((s for s in f.shipments if s.tracking_number == number), None) if f else None
+        if f is None or shipment is None or shipment.carrier != event.connector or f.status == "cancelled":
+            return
+        known = f.tracking.get(number, {"carrier": shipment.carrier, "registered": True})
+        if known.get("occurredAt") and status.occurred_at < datetime.fromisoformat(known["occurredAt"]):
+            return  # older than what the shipment shows: no step back
+        normalized, previous = shipping.normalize(status.status), known.get("status")
+        estimate = status.estimated_delivery.isoformat() if status.estimated_delivery else None
+        entry = {
+            **known,
+            "status": normalized,
+            "carrierStatus": status.status,
+            "occurredAt": status.occurred_at.isoformat(),
+            "location": status.location,
+            "estimatedDelivery": estimate or known.get("estimatedDelivery"),
+        }
+        f.tracking = {**f.tracking, number: entry}
+        o.last_modified = workflow.now()
+        await self._record(
+            "shipment.status_changed",
+            orderStatus=o.status,
+            fulfillmentId=f.id,
+            carrier=shipment.carrier,
+            trackingNumber=number,
+            status=normalized,
+            previousStatus=previous,
+            carrierStatus=status.status,
+            occurredAt=entry["occurredAt"],
+            location=status.location,
+            estimatedDelivery=entry["estimatedDelivery"],
+        )
+        if normalized in MOVING and f.status == "open":
+            shipped = {v.variant: 0 for v in f.variants}
+            for s in f.shipments:
+                for line in s.shipment_variants:
+                    shipped[str(line["variant"])] = shipped.get(str(line["variant"]), 0) + int(
+                        line["quantity"]
+                    )
+            variants = [
+                {"variant": v.variant, "fulfilledQuantity": min(shipped.get(v.variant, 0), v.quantity)}
+                for v in f.variants
+            ]
+            o.version += 1
+            await self._move(f, FulfillmentUpdate(status="in_transit", fulfillment_variants=variants))
+        delivered = all(
+            f.tracking.get(s.tracking_number, {}).get("status") == "DELIVERED" for s in f.shipments
+        )
+        if delivered and f.status == "in_transit":
+            o.version += 1
+            await self._move(f, FulfillmentUpdate(status="delivered"))
 
     # Steps
 
@@ -334,12 +472,17 @@ class OrderWorkflow:
                 **data,
             },
         )
+        await self._save([event])
+
+    async def _save(self, events: list[OrderEvent]) -> None:
+        """The order as it stands into the read model, with its new events."""
+        o = self._order
         workflow.set_current_details(
             f"**{o.status}** (version {o.version}), {len(o.fulfillments)} fulfillment(s)"
         )
         await workflow.execute_local_activity_method(
             OrderActivities.record_order_change,
-            OrderChange(order=o, events=[event]),
+            OrderChange(order=o, events=events),
             start_to_close_timeout=LOCAL,
         )
 

@@ -18,12 +18,13 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, ValidationError, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, PageDep, SessionsDep, require
+from api.deps import EngineDep, OrdersDep, PageDep, SessionsDep, require
 from api.errors import PROBLEM, problem
 from clients.temporal import WorkflowNotFound
 from domain.connectors import Connector
 from domain.errors import DomainError, FieldError, NotFound
 from domain.model import CamelModel, JsonObject, not_unicode
+from domain.orders import CarrierEvent
 from domain.partners import PartnerEvent
 from domain.process import EVENT_TYPE, field_path
 from domain.signing import sign
@@ -102,7 +103,7 @@ class BadSignature(Exception):
     },
 )
 async def receive_event(
-    connector_id: str, request: Request, engine: EngineDep, sessions: SessionsDep
+    connector_id: str, request: Request, engine: EngineDep, sessions: SessionsDep, orders: OrdersDep
 ) -> JSONResponse:
     """A partner's event, signed with Standard Webhooks headers and the connector's inbound secret."""
     connector = await run_in_threadpool(connectors.find_any_tenant, engine, connector_id)
@@ -144,7 +145,13 @@ async def receive_event(
             id=message_id, connector=connector.name, type=row.type, data=row.data, received_at=row.received_at
         )
         try:
-            await sessions.partner_event(connector.tenant, target, handed)
+            if received.order is not None:  # a fulfillment's shipment: its order applies it
+                order_id, fulfillment_id = received.order
+                await orders.carrier_event(
+                    connector.tenant, order_id, CarrierEvent(fulfillment_id=fulfillment_id, event=handed)
+                )
+            else:
+                await sessions.partner_event(connector.tenant, target, handed)
         except WorkflowNotFound:
             pass  # no such session, or it has finished: the event stays, listed as unmatched
         else:

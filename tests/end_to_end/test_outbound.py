@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 
 from sandbox.app import CARRIERS_PATH, OMS_PATH, RECEIVER_PATH, WMS_PATH, create_app
+from tests.api.test_orders import network, order_state, seed
 from tests.support import ApiClient, eventually, loopback
 
 OUT = "/v3/fulfillment/outbound"
@@ -409,3 +410,67 @@ async def test_the_tracking_id_is_the_key_and_partners_must_exist(
         assert (await api.get(f"{OUT}/out_nothing")).status == 404
         session = await api.new_session()
         assert (await api.get(f"{OUT}/{session['id']}")).status == 404  # a session, not an outbound
+
+
+async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_the_order(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    """A shipment added through `/v1/fulfillments/{id}/shipments` whose carrier is a CARRIER connector
+    is registered there; its statuses move the fulfillment and, with the others, the order."""
+    async with partners(api, http) as p:
+        await network(api)
+        current = await api.ok("GET", "/api/configurations/fulfillable")
+        await api.as_admin.ok(
+            "PUT", "/api/configurations/fulfillable", {"version": current["version"], "gracePeriodSeconds": 0}
+        )
+        order = await api.ok("POST", "/api/orders", seed(tenantOrderId="TRK-1", paymentStatus="PAID"))
+        promised = await order_state(api, order["id"], "PROMISED")
+        numbers = {}
+        for n, f in enumerate(promised["fulfillments"]):
+            carrier = "budget" if n == 0 else "ups"  # ups is no connector: tracked by hand
+            numbers[f["id"]] = (carrier, f"FT-{n}")
+            lines = [{"variant": v["variant"], "quantity": v["quantity"]} for v in f["variants"]]
+            shipment = {"carrier": carrier, "trackingNumber": f"FT-{n}", "shipmentVariants": lines}
+            await api.ok("PUT", f"/v1/fulfillments/{f['id']}/shipments", shipment)
+        tracked = promised["fulfillments"][0]
+
+        async def registered() -> bool:
+            got = await api.ok("GET", f"/v1/fulfillments/{tracked['id']}")
+            return bool(got["tracking"].get("FT-0", {}).get("registered"))
+
+        await eventually(registered, what="the budget shipment's webhook")
+        hooks = await p.sandbox("GET", f"{CARRIERS_PATH}/budget/webhooks")
+        assert [h["trackingNumber"] for h in hooks["webhooks"]] == ["FT-0"]
+
+        now = datetime.now(UTC)
+        await p.carrier_says("budget", "FT-0", "in_transit", occurredAt=now.isoformat())
+        await p.carrier_says(
+            "budget", "FT-0", "pre_transit", occurredAt=(now - timedelta(hours=1)).isoformat()
+        )
+        await p.carrier_says("budget", "FT-0", "delivered", occurredAt=(now + timedelta(hours=1)).isoformat())
+
+        async def delivered() -> bool:
+            return bool((await api.ok("GET", f"/v1/fulfillments/{tracked['id']}"))["status"] == "delivered")
+
+        await eventually(delivered, what="the tracked fulfillment delivered")
+        got = await api.ok("GET", f"/v1/fulfillments/{tracked['id']}")
+        assert (
+            got["tracking"]["FT-0"]["status"] == "DELIVERED"
+            and got["tracking"]["FT-0"]["carrierStatus"] == "DLV"
+        )
+        assert [v["fulfilledQuantity"] for v in got["variants"]] == [
+            v["quantity"] for v in tracked["variants"]
+        ]
+        for f in promised["fulfillments"][1:]:
+            untracked = await api.ok("GET", f"/v1/fulfillments/{f['id']}")
+            assert untracked["tracking"] == {} and untracked["status"] == "open"
+
+        async def changes() -> bool:
+            return len([r for r in await p.received() if r["type"] == "shipment.status_changed"]) >= 2
+
+        await eventually(changes, what="the fulfillment's shipment webhooks")
+        hooks_seen = [r["body"]["data"] for r in await p.received() if r["type"] == "shipment.status_changed"]
+        assert [(h["fulfillmentId"], h["status"]) for h in hooks_seen] == [
+            (tracked["id"], "IN_TRANSIT"),
+            (tracked["id"], "DELIVERED"),
+        ]

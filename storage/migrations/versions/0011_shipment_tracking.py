@@ -1,6 +1,7 @@
 """shipment tracking numbers, and logistics:read for keys that could write logistics
 
-A carrier event that names only its tracking number finds its outbound through this table. Keys
+A carrier event that names only its tracking number finds its outbound (or its fulfillment's order)
+through this table. Keys
 that held logistics:write get logistics:read, which the outbound reads now need.
 
 Revision ID: 0011
@@ -36,6 +37,8 @@ def upgrade() -> None:
     sa.Column('connector_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('tracking_number', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('session_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('order_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('fulfillment_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('tenant_id', 'connector_id', 'tracking_number')
     )
