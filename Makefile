@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint fuzz bench histories clean
 
-$(STAMP): pyproject.toml examples/locker_process/pyproject.toml
+$(STAMP): pyproject.toml examples/locker_process/pyproject.toml examples/acme_oms/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]' -e examples/locker_process
+	$(BIN)/pip install --quiet -e '.[dev]' -e examples/locker_process -e examples/acme_oms
 	touch $(STAMP)
 
 run: $(STAMP)

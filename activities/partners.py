@@ -24,6 +24,7 @@ from activities.webhook_delivery import parse_retry_after
 from domain import partners
 from domain.connectors import Connector, auth_headers
 from domain.partners import CallResult, PartnerCall
+from egress.adapters import Request, adapter_of
 from egress.http import EXCERPT, Egress, Reply
 from egress.urls import EgressError, UnsafeUrl
 from storage import connectors
@@ -65,8 +66,18 @@ class PartnerActivities:
             raise ApplicationError(
                 f"no connector named {call.connector!r}", type=partners.REFUSED, non_retryable=True
             )
-        url = connector.base_url.rstrip("/") + call.path
-        body = b"" if call.body is None else json.dumps(call.body, separators=(",", ":")).encode()
+        asked = Request(call.method, call.path, call.body)
+        try:
+            adapter = adapter_of(connector.adapter)
+            sent = adapter.request(asked) if adapter else asked
+        except Exception as e:  # an adapter that is gone or cannot translate this call: final
+            reason = f"adapter {connector.adapter!r} cannot make this call: {type(e).__name__}: {e}"
+            await asyncio.to_thread(
+                store.log_call, self._engine, self._attempt(call, "", None, "refused", 0, reason)
+            )
+            raise ApplicationError(reason, type=partners.REFUSED, non_retryable=True) from None
+        url = connector.base_url.rstrip("/") + sent.path
+        body = b"" if sent.body is None else json.dumps(sent.body, separators=(",", ":")).encode()
         headers = {
             **connector.headers,
             "Content-Type": "application/json",
@@ -82,7 +93,7 @@ class PartnerActivities:
             async with _heartbeats():
                 timeout = min(connector.timeout_seconds, call.timeout_seconds or connector.timeout_seconds)
                 reply = await self._egress.request(
-                    call.method, url, headers=headers, data=body or None, timeout=timeout
+                    sent.method, url, headers=headers, data=body or None, timeout=timeout
                 )
         except UnsafeUrl as e:  # the guard's refusal is final; anything else of the way out is retried
             error, outcome = str(e), "refused"
@@ -124,7 +135,13 @@ class PartnerActivities:
                 if wait is None
                 else min(timedelta(seconds=wait), partners.MAX_RETRY_AFTER),
             )
-        return CallResult(status=reply.status, body=_json(reply))
+        answer = _json(reply)
+        if adapter is not None:
+            try:
+                answer = adapter.answer(asked, reply.status, answer)
+            except Exception as e:  # the partner took the call: its answer is kept as it came
+                log.warning("partner.adapter_answer_failed", connector=call.connector, error=str(e))
+        return CallResult(status=reply.status, body=answer)
 
     @staticmethod
     def _attempt(

@@ -122,5 +122,5 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)
     app.add_middleware(RequestContext)
-    errors.document(app)
+    errors.document(app, connectors.state_adapters)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -110,9 +111,10 @@ _ANSWERS = {
 _AUTH_ANSWERS = {"401": "No valid API key.", "403": "The API key lacks the scope the operation needs."}
 
 
-def document(app: FastAPI) -> None:
+def document(app: FastAPI, *refinements: Callable[[dict[str, Any]], None]) -> None:
     """State in the OpenAPI schema the error answers every operation can give, as problem+json, in
-    place of FastAPI's own 422 validation shape, which this API never sends (it answers 400)."""
+    place of FastAPI's own 422 validation shape, which this API never sends (it answers 400); then
+    let each refinement state what only the running deployment knows."""
 
     def schema() -> dict[str, Any]:
         if app.openapi_schema:
@@ -131,6 +133,8 @@ def document(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 for status, text in answers.items():
                     responses[status] = {"description": text, "content": problem_content}
+        for refine in refinements:
+            refine(spec)
         app.openapi_schema = spec
         return spec
 

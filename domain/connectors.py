@@ -177,6 +177,16 @@ Name = Annotated[
     ),
 ]
 Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT, description="Seconds a call may take.")]
+Adapter = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="An installed partner adapter (`fulfillment.adapters` entry point) that translates "
+        "this partner's own API to the contract in docs/partners.md; none: the partner speaks it.",
+    ),
+]
 
 
 class ConnectorCreate(CamelModel):
@@ -186,6 +196,7 @@ class ConnectorCreate(CamelModel):
     auth: AuthIn
     timeout_seconds: Timeout = DEFAULT_TIMEOUT
     headers: HeadersIn = Field(default_factory=dict)
+    adapter: Adapter | None = None
 
 
 def _left_out(schema: dict[str, Any]) -> None:
@@ -210,6 +221,7 @@ class ConnectorPatch(CamelModel):
     auth: AuthIn | None = Field(None, json_schema_extra=_left_out)
     timeout_seconds: Timeout | None = Field(None, json_schema_extra=_left_out)
     headers: HeadersIn | None = Field(None, json_schema_extra=_left_out)
+    adapter: Adapter | None = Field(None, description="null: the partner speaks the contract itself.")
 
     @field_validator("name", "kind", "base_url", "auth", "timeout_seconds", "headers", mode="before")
     @classmethod
@@ -297,6 +309,7 @@ class ConnectorOut(CamelModel):
     auth: AuthSummary
     timeout_seconds: float
     headers: dict[str, str]
+    adapter: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -326,6 +339,7 @@ class Connector:
     timeout_seconds: float
     headers: dict[str, str]
     inbound_secrets: list[str]  # the current one first, then the previous one while its overlap lasts
+    adapter: str | None = None
     created_at: datetime | None = field(default=None, compare=False)
     updated_at: datetime | None = field(default=None, compare=False)
     previous_inbound_secret_expires_at: datetime | None = field(default=None, compare=False)
@@ -348,6 +362,7 @@ def _shown(connector: Connector, reveal: bool) -> dict[str, Any]:
         "auth": summary(connector.auth, reveal),
         "timeout_seconds": connector.timeout_seconds,
         "headers": connector.headers,
+        "adapter": connector.adapter,
         "created_at": connector.created_at,
         "updated_at": connector.updated_at,
     }

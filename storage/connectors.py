@@ -24,7 +24,7 @@ from storage.secrets import Keyring
 from storage.tables import ConnectorRow
 from storage.webhooks import ROTATION_OVERLAP, aware, new_secret
 
-FIELDS = ("name", "kind", "base_url", "auth", "timeout_seconds", "headers")
+FIELDS = ("name", "kind", "base_url", "auth", "timeout_seconds", "headers", "adapter")
 
 
 def _not_found(connector_id: str) -> NotFound:
@@ -61,6 +61,7 @@ def _plain(row: ConnectorRow, keyring: Keyring | None = None, now: datetime | No
         timeout_seconds=row.timeout_seconds,
         headers=dict(row.headers),
         inbound_secrets=inbound,
+        adapter=row.adapter,
         created_at=row.created_at,
         updated_at=row.updated_at,
         previous_inbound_secret_expires_at=expires if len(inbound) > 1 else None,
@@ -102,6 +103,7 @@ def create(
     timeout_seconds: float = DEFAULT_TIMEOUT,
     headers: dict[str, str] | None = None,
     keyring: Keyring | None = None,
+    adapter: str | None = None,
 ) -> Connector:
     """A new connector with a new inbound secret; a standard-webhooks auth without a secret gets one.
     Conflict (field `name`) when the tenant has a connector of that name."""
@@ -116,6 +118,7 @@ def create(
         inbound_secret=keyring.encrypt(new_secret()),
         timeout_seconds=timeout_seconds,
         headers=dict(headers or {}),
+        adapter=adapter,
         created_at=now,
         updated_at=now,
     )
@@ -195,7 +198,7 @@ def update(
     keyring: Keyring | None = None,
 ) -> Connector:
     """Change any of name, kind, base_url, auth (replaced whole; a standard-webhooks one without a
-    secret gets one), timeout_seconds and headers. NotFound; Conflict (field `name`) for a name the
+    secret gets one), timeout_seconds, headers and adapter. NotFound; Conflict (field `name`) for a name the
     tenant's other connector has."""
     unknown = set(changes) - set(FIELDS)
     if unknown:

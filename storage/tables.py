@@ -306,6 +306,7 @@ class ConnectorRow(SQLModel, table=True):
     previous_inbound_secret_expires_at: datetime | None = None
     timeout_seconds: float
     headers: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    adapter: str | None = Field(default=None, max_length=100)  # a `fulfillment.adapters` entry point
     created_at: datetime
     updated_at: datetime
 

@@ -23,14 +23,36 @@ from domain.connectors import (
     parse_auth,
     with_secret,
 )
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, DomainError, NotFound
 from domain.process import CallStep
+from egress.adapters import adapters
 from storage import connectors, processes
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/connectors", tags=["connectors"])
 Reader = Annotated[Principal, Depends(require("connectors:read"))]
 Writer = Annotated[Principal, Depends(require("connectors:write"))]
+
+
+def state_adapters(spec: dict[str, Any]) -> None:
+    """The schema names the adapters this deployment has installed: the only values `adapter` takes."""
+    installed = sorted(adapters())
+    for model in ("ConnectorCreate", "ConnectorPatch"):
+        field = spec["components"]["schemas"][model]["properties"]["adapter"]
+        field["anyOf"] = [
+            {**m, "enum": installed} if m.get("type") == "string" else m
+            for m in field["anyOf"]
+            if m.get("type") != "string" or installed
+        ]
+
+
+def _installed(adapter: str | None) -> None:
+    """A connector names only an adapter this deployment has (the refusal lists those it has)."""
+    if adapter is not None and adapter not in adapters():
+        known = ", ".join(sorted(adapters())) or "none"
+        raise DomainError.one(
+            "UNKNOWN_ADAPTER", f"no adapter {adapter!r} is installed; installed: {known}", "adapter"
+        )
 
 
 def _generates_secret(auth: dict[str, Any]) -> bool:
@@ -51,6 +73,7 @@ async def create_connector(
     Idempotency-Key); credentials are stored encrypted and never shown again."""
     auth = parse_auth(body.auth)
     headers = check_headers(body.headers)
+    _installed(body.adapter)
 
     async def respond() -> tuple[int, Any]:
         await refuse_unsafe_url(body.base_url, settings.webhook_allow_private, "baseUrl")
@@ -65,6 +88,7 @@ async def create_connector(
             datetime.now(UTC),
             body.timeout_seconds,
             headers,
+            adapter=body.adapter,
         )
         return 201, with_secret(connector, reveal=True).model_dump(mode="json")
 
@@ -97,6 +121,7 @@ async def update_connector(
         changes["auth"] = parse_auth(changes["auth"])
     if "headers" in changes:
         changes["headers"] = check_headers(changes["headers"])
+    _installed(changes.get("adapter"))
     if body.base_url is not None:
         await refuse_unsafe_url(body.base_url, settings.webhook_allow_private, "baseUrl")
     if body.name is not None:

@@ -22,12 +22,13 @@ from api.deps import EngineDep, OrdersDep, PageDep, SessionsDep, require
 from api.errors import PROBLEM, problem
 from clients.temporal import WorkflowNotFound
 from domain.connectors import Connector
-from domain.errors import DomainError, FieldError, NotFound
+from domain.errors import DomainError, FieldError, NotFound, Unavailable
 from domain.model import CamelModel, JsonObject, not_unicode
 from domain.orders import CarrierEvent
 from domain.partners import PartnerEvent
 from domain.process import EVENT_TYPE, field_path
 from domain.signing import sign
+from egress.adapters import PartnerAdapter, adapter_of
 from storage import connectors
 from storage import partners as store
 from storage.tables import PartnerEventRow
@@ -115,12 +116,18 @@ async def receive_event(
     except BadSignature as e:
         return problem(401, "Unauthorized", [e.error])
     try:
-        event = InboundEvent.model_validate(json.loads(body))
+        adapter = adapter_of(connector.adapter)
+    except KeyError:  # the connector names an adapter this deployment does not have
+        raise Unavailable.one(
+            "ADAPTER_MISSING", f"the adapter {connector.adapter!r} is not installed", "connectorId"
+        ) from None
+    try:
+        event = InboundEvent.model_validate(_translated(adapter, json.loads(body)))
     except ValueError as e:
         errors = e.errors() if isinstance(e, ValidationError) else []
         raise DomainError(
             [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"]) or "body") for x in errors]
-            or [FieldError("INVALID_JSON", "the body is not a JSON object", "body")]
+            or [FieldError("INVALID_EVENT" if adapter else "INVALID_JSON", str(e), "body")]
         ) from None
     now = datetime.now(UTC)
     received = await run_in_threadpool(
@@ -161,6 +168,18 @@ async def receive_event(
     return JSONResponse(
         answer.model_dump(mode="json", by_alias=True), status_code=202 if received.new else 200
     )
+
+
+def _translated(adapter: PartnerAdapter | None, body: Any) -> Any:
+    """The event in the contract's terms: the partner's own, through its connector's adapter."""
+    if adapter is None:
+        return body
+    try:
+        return adapter.event(body)
+    except ValueError:
+        raise
+    except Exception as e:  # an adapter's own fault is the event's: refused, named
+        raise ValueError(f"the adapter could not read the event: {type(e).__name__}: {e}") from None
 
 
 def _verified(connector: Connector, headers: Any, body: bytes) -> str:

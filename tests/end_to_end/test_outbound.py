@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from acme_oms.fake import FakeAcme
 
 from sandbox.app import CARRIERS_PATH, OMS_PATH, RECEIVER_PATH, WMS_PATH, create_app
 from tests.api.test_orders import network, order_state, seed
@@ -474,3 +475,59 @@ async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_th
             (tracked["id"], "IN_TRANSIT"),
             (tracked["id"], "DELIVERED"),
         ]
+
+
+async def test_an_oms_with_its_own_api_plugs_in_through_an_adapter(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    """The example package's Acme adapter (`examples/acme_oms`) against its stand-in Acme server."""
+    unknown = await api.post(
+        "/connectors",
+        {
+            "name": "x",
+            "kind": "OMS",
+            "baseUrl": "https://oms.example",
+            "auth": {"type": "none"},
+            "adapter": "nope",
+        },
+    )
+    assert unknown.status == 400 and unknown.body["errors"][0] == {
+        "code": "UNKNOWN_ADAPTER",
+        "message": "no adapter 'nope' is installed; installed: acme-oms",
+        "field": "adapter",
+    }
+    async with partners(api, http) as p:
+        acme = FakeAcme()
+        async with loopback(acme.app()) as acme_url:
+            oms = p.connectors["oms"]
+            patched = await api.ok(
+                "PATCH", f"/connectors/{oms['id']}", {"baseUrl": acme_url, "adapter": "acme-oms"}
+            )
+            assert patched["adapter"] == "acme-oms"
+            acme.events_url, acme.secret = f"{api.base}/partners/{oms['id']}/events", oms["inboundSecret"]
+            body = outbound_order()
+            tid = body["trackingIdShipper"]
+            ack = await api.ok("POST", f"{OUT}/oms", body, 202)
+
+            submitted = await p.status_is(ack["id"], "SUBMITTED")
+            assert submitted["omsOrderId"] == "A-00001"
+            assert [(o["externalId"], o["lines"]) for o in acme.orders] == [
+                (tid, [{"article": "SKU-1", "qty": 2}, {"article": "SKU-2", "qty": 1}])
+            ]
+            assert await acme.send("order.accepted", tid) == 202
+            await p.status_is(ack["id"], "CONFIRMED")
+            lines = [{"article": "SKU-1", "qty": 2}, {"article": "SKU-2", "qty": 1}]
+            shipped = await acme.send(
+                "order.shipped", tid, lines=lines, carrierCode="SWIFT", trackingCode="S-ACME"
+            )
+            assert shipped == 202
+            issued = await p.status_is(ack["id"], "GOODS_ISSUED")
+            assert (issued["shipment"]["carrier"], issued["shipment"]["trackingNumber"]) == (
+                "swift",
+                "S-ACME",
+            )
+            assert issued["pgi"]["items"] == [
+                {"sku": "SKU-1", "quantity": 2},
+                {"sku": "SKU-2", "quantity": 1},
+            ]
+            assert await acme.send("order.exploded", tid) == 400

@@ -1,7 +1,8 @@
-"""shipment tracking numbers, and logistics:read for keys that could write logistics
+"""shipment tracking numbers, connectors' adapters, and logistics:read for keys that could write
+logistics
 
 A carrier event that names only its tracking number finds its outbound (or its fulfillment's order)
-through this table. Keys
+through this table. A connector may name the installed adapter that translates its partner's API. Keys
 that held logistics:write get logistics:read, which the outbound reads now need.
 
 Revision ID: 0011
@@ -32,6 +33,7 @@ def _rescope(change) -> None:
 
 def upgrade() -> None:
     _rescope(lambda s: s + ['logistics:read'] if 'logistics:write' in s and 'logistics:read' not in s else s)
+    op.add_column('connectors', sa.Column('adapter', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
     op.create_table('shipment_tracking',
     sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('connector_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -47,3 +49,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     _rescope(lambda s: [x for x in s if x != 'logistics:read'])
     op.drop_table('shipment_tracking')
+    with op.batch_alter_table('connectors') as batch:
+        batch.drop_column('adapter')
