@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from domain.errors import Conflict, DomainError, FieldError, Unprocessable
 from domain.ids import order_line_id, order_process_id
 from domain.model import MAX_INT, CamelModel, Timestamp
+from domain.outbound import Promise
 from domain.partners import PartnerEvent
 
 ACTIVE = ("OPEN", "LOCKED", "PROMISED", "NOT_ROUTABLE")
@@ -130,6 +131,13 @@ class Shipment(CamelModel):
     tracking_number: str = Field(min_length=1, max_length=200)
     tracking_url: str | None = Field(None, max_length=2000)
     shipment_variants: list[dict[str, Any]] = Field(min_length=1)
+    quote_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=40,
+        description="The carrier's quote it was booked on (`POST /v3/fulfillment/pricing/domestic`): its "
+        "ETA is the shipment's promise, and a carrier estimate past it fires `shipment.delayed`.",
+    )
 
 
 class Fulfillment(CamelModel):
@@ -242,6 +250,7 @@ class CarrierEvent(CamelModel):
 class FulfillmentCommand(CamelModel):
     fulfillment_id: str
     shipment: Shipment | None = None
+    promise: Promise | None = None  # the shipment's quote, resolved by the API
     update: FulfillmentUpdate | None = None
 
 

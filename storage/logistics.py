@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from domain.errors import Unprocessable
 from domain.logistics import Quote
-from domain.outbound import Track
+from domain.outbound import Promise, Track, promise_of
 from storage.engine import session_scope
 from storage.tables import QuoteRow, TrackingRow
 
@@ -36,10 +37,22 @@ def keep_quotes(
             )
 
 
-def quote(engine: Engine, tenant: str, quote_id: str) -> QuoteRow | None:
+def promise(engine: Engine, tenant: str, quote_id: str | None, carrier: str | None) -> Promise | None:
+    """The delivery date a quote promised (None without a quote); the quote must be the tenant's,
+    and the carrier's when one is named (Unprocessable, naming `quoteId`, otherwise)."""
+    if quote_id is None:
+        return None
     with session_scope(engine) as s:
-        row = s.get(QuoteRow, quote_id)
-        return row if row is not None and row.tenant_id == tenant else None
+        quote = s.get(QuoteRow, quote_id)
+    if quote is None or quote.tenant_id != tenant:
+        raise Unprocessable.one("UNKNOWN_QUOTE", f"no quote {quote_id!r}", "quoteId")
+    if carrier is not None and quote.provider != carrier:
+        raise Unprocessable.one(
+            "QUOTE_OF_ANOTHER_CARRIER",
+            f"quote {quote_id!r} is {quote.provider!r}'s, not {carrier!r}'s",
+            "quoteId",
+        )
+    return promise_of(quote.id, quote.provider, quote.created_at, quote.eta_days)
 
 
 def track(engine: Engine, t: Track, connector_id: str, now: datetime) -> None:

@@ -214,7 +214,7 @@ class OrderWorkflow:
                 shipment=command.shipment.model_dump(mode="json"),
             )
             if workflow.patched(TRACK_SHIPMENTS):
-                self._tracking.append(asyncio.create_task(self._track(f, command.shipment)))
+                self._tracking.append(asyncio.create_task(self._track(f, command.shipment, command.promise)))
             return self._order
         assert command.update is not None
         await self._move(f, command.update)
@@ -260,7 +260,7 @@ class OrderWorkflow:
 
     # Carrier tracking
 
-    async def _track(self, f: Fulfillment, shipment: Shipment) -> None:
+    async def _track(self, f: Fulfillment, shipment: Shipment, promise: shipping.Promise | None) -> None:
         """When the shipment's carrier is a CARRIER connector: record its number and register our
         webhook with it (a carrier that is none is simply not tracked)."""
         o, number = self._order, shipment.tracking_number
@@ -280,7 +280,14 @@ class OrderWorkflow:
             if from_failure(e) is not None:
                 return
             raise
-        entry: dict[str, Any] = {"carrier": shipment.carrier, "status": None, "registered": False}
+        entry: dict[str, Any] = {
+            "carrier": shipment.carrier,
+            "status": None,
+            "registered": False,
+            "promisedBy": promise.promised_by.isoformat() if promise else None,
+            "quoteId": promise.quote_id if promise else None,
+            "delayed": False,
+        }
         try:
             await workflow.execute_activity_method(
                 PartnerActivities.call_partner,
@@ -337,21 +344,29 @@ class OrderWorkflow:
             "location": status.location,
             "estimatedDelivery": estimate or known.get("estimatedDelivery"),
         }
+        promised = entry.get("promisedBy")
+        late = bool(promised and entry["estimatedDelivery"] and entry["estimatedDelivery"] > promised)
+        delayed_now = late and not entry.get("delayed")
+        entry["delayed"] = bool(entry.get("delayed")) or late
         f.tracking = {**f.tracking, number: entry}
         o.last_modified = workflow.now()
-        await self._record(
-            "shipment.status_changed",
-            orderStatus=o.status,
-            fulfillmentId=f.id,
-            carrier=shipment.carrier,
-            trackingNumber=number,
-            status=normalized,
-            previousStatus=previous,
-            carrierStatus=status.status,
-            occurredAt=entry["occurredAt"],
-            location=status.location,
-            estimatedDelivery=entry["estimatedDelivery"],
-        )
+        tracking = {
+            "orderStatus": o.status,
+            "fulfillmentId": f.id,
+            "carrier": shipment.carrier,
+            "trackingNumber": number,
+            "status": normalized,
+            "previousStatus": previous,
+            "carrierStatus": status.status,
+            "occurredAt": entry["occurredAt"],
+            "location": status.location,
+            "estimatedDelivery": entry["estimatedDelivery"],
+        }
+        await self._record("shipment.status_changed", **tracking)
+        if delayed_now:
+            await self._record(
+                "shipment.delayed", **tracking, promisedBy=promised, quoteId=entry.get("quoteId")
+            )
         if normalized in MOVING and f.status == "open":
             shipped = {v.variant: 0 for v in f.variants}
             for s in f.shipments:

@@ -34,7 +34,7 @@ from domain.orders import (
     destination,
     new_order,
 )
-from storage import network, orders
+from storage import logistics, network, orders
 from storage.tables import OrderClaimRow
 from storage.tenants import Principal
 
@@ -198,9 +198,9 @@ async def add_shipment(
     Idempotent like any PUT: the same shipment sent again is recorded once; another shipment with a
     tracking number the fulfillment has already is a 409."""
     update_id = shipment_update_id(fulfillment_id, body.model_dump_json())
-    return await _fulfillment_command(
-        engine, client, p, FulfillmentCommand(fulfillment_id=fulfillment_id, shipment=body), update_id
-    )
+    promise = await run_in_threadpool(logistics.promise, engine, p.tenant, body.quote_id, body.carrier)
+    command = FulfillmentCommand(fulfillment_id=fulfillment_id, shipment=body, promise=promise)
+    return await _fulfillment_command(engine, client, p, command, update_id)
 
 
 @router.put("/v1/fulfillments/{fulfillment_id}", response_model=Fulfillment)

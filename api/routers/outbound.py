@@ -83,7 +83,7 @@ async def create_outbound(
     known = await run_in_threadpool(sessions.get_view, engine, p.tenant, session_id)
     if known is None:
         oms, wms = await run_in_threadpool(_connectors, engine, p.tenant, body.warehouse_ref)
-        promise = await run_in_threadpool(_promise, engine, p.tenant, body.quote_id, None)
+        promise = await run_in_threadpool(logistics.promise, engine, p.tenant, body.quote_id, None)
         outbound = {
             "outboundId": session_id,
             **body.model_dump(mode="json", by_alias=True, exclude={"quote_id"}),
@@ -178,7 +178,7 @@ async def set_shipment(
     carrier = await run_in_threadpool(connectors.by_name, engine, p.tenant, body.carrier)
     if carrier is None or carrier.kind != "CARRIER":
         raise Unprocessable.one("UNKNOWN_CARRIER", f"no CARRIER connector named {body.carrier!r}", "carrier")
-    promise = await run_in_threadpool(_promise, engine, p.tenant, body.quote_id, body.carrier)
+    promise = await run_in_threadpool(logistics.promise, engine, p.tenant, body.quote_id, body.carrier)
     update = o.ShipmentUpdate(
         carrier=body.carrier, tracking_number=body.tracking_number, promise=promise, actor=f"key:{p.key_id}"
     )
@@ -214,22 +214,6 @@ def _connectors(engine: Any, tenant: str, warehouse_ref: str | None) -> tuple[Co
             "NO_SINGLE_WMS", f"name the WMS connector in warehouseRef; the tenant has {names}", "warehouseRef"
         )
     return oms[0], found_wms[0]
-
-
-def _promise(engine: Any, tenant: str, quote_id: str | None, carrier: str | None) -> o.Promise | None:
-    """The delivery date a quote promised; the quote must be the tenant's (and the carrier's)."""
-    if quote_id is None:
-        return None
-    quote = logistics.quote(engine, tenant, quote_id)
-    if quote is None:
-        raise Unprocessable.one("UNKNOWN_QUOTE", f"no quote {quote_id!r}", "quoteId")
-    if carrier is not None and quote.provider != carrier:
-        raise Unprocessable.one(
-            "QUOTE_OF_ANOTHER_CARRIER",
-            f"quote {quote_id!r} is {quote.provider!r}'s, not {carrier!r}'s",
-            "quoteId",
-        )
-    return o.promise_of(quote.id, quote.provider, quote.created_at, quote.eta_days)
 
 
 def _view(view: SessionView) -> o.OutboundView:

@@ -277,21 +277,25 @@ async def test_carrier_events_are_verified_applied_once_and_never_backwards(
         ]
 
 
+async def budget_quote(api: ApiClient) -> str:
+    priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", PRICING)
+    return str(next(q["quoteId"] for q in priced["quotes"] if q["provider"] == "budget"))
+
+
+PRICING = {
+    "origin": {"postcode": "1012", "city": "Amsterdam", "country": "NL"},
+    "destination": {"postcode": "3011", "city": "Rotterdam", "country": "NL"},
+    "weightKg": 1.5,
+    "dimensionsCm": {"length": 30, "width": 20, "height": 10},
+    "serviceType": "STANDARD",
+}
+
+
 async def test_a_carrier_estimate_past_the_promise_fires_shipment_delayed_once(
     api: ApiClient, http: aiohttp.ClientSession
 ) -> None:
     async with partners(api, http) as p:
-        priced = await api.ok(
-            "POST",
-            "/v3/fulfillment/pricing/domestic",
-            {
-                "origin": {"postcode": "1012", "city": "Amsterdam", "country": "NL"},
-                "destination": {"postcode": "3011", "city": "Rotterdam", "country": "NL"},
-                "weightKg": 1.5,
-                "dimensionsCm": {"length": 30, "width": 20, "height": 10},
-                "serviceType": "STANDARD",
-            },
-        )
+        priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", PRICING)
         quote = next(q for q in priced["quotes"] if q["provider"] == "swift")
         promised = date.today() + timedelta(days=quote["etaDays"])
         ack = await api.ok("POST", f"{OUT}/oms", outbound_order(quoteId=quote["quoteId"]), 202)
@@ -426,12 +430,23 @@ async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_th
         )
         order = await api.ok("POST", "/api/orders", seed(tenantOrderId="TRK-1", paymentStatus="PAID"))
         promised = await order_state(api, order["id"], "PROMISED")
-        numbers = {}
+        quote = await budget_quote(api)
         for n, f in enumerate(promised["fulfillments"]):
-            carrier = "budget" if n == 0 else "ups"  # ups is no connector: tracked by hand
-            numbers[f["id"]] = (carrier, f"FT-{n}")
             lines = [{"variant": v["variant"], "quantity": v["quantity"]} for v in f["variants"]]
-            shipment = {"carrier": carrier, "trackingNumber": f"FT-{n}", "shipmentVariants": lines}
+            if n == 0:
+                shipment = {"carrier": "budget", "trackingNumber": "FT-0", "shipmentVariants": lines}
+                mismatch = await api.call(
+                    "PUT",
+                    f"/v1/fulfillments/{f['id']}/shipments",
+                    {**shipment, "carrier": "swift", "quoteId": quote},
+                )
+                assert (
+                    mismatch.status == 422
+                    and mismatch.body["errors"][0]["code"] == "QUOTE_OF_ANOTHER_CARRIER"
+                )
+                shipment["quoteId"] = quote
+            else:  # ups is no connector of the tenant: not tracked
+                shipment = {"carrier": "ups", "trackingNumber": f"FT-{n}", "shipmentVariants": lines}
             await api.ok("PUT", f"/v1/fulfillments/{f['id']}/shipments", shipment)
         tracked = promised["fulfillments"][0]
 
@@ -444,7 +459,13 @@ async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_th
         assert [h["trackingNumber"] for h in hooks["webhooks"]] == ["FT-0"]
 
         now = datetime.now(UTC)
-        await p.carrier_says("budget", "FT-0", "in_transit", occurredAt=now.isoformat())
+        promised_by = (await api.ok("GET", f"/v1/fulfillments/{tracked['id']}"))["tracking"]["FT-0"][
+            "promisedBy"
+        ]
+        late = (date.fromisoformat(promised_by) + timedelta(days=2)).isoformat()
+        await p.carrier_says(
+            "budget", "FT-0", "in_transit", occurredAt=now.isoformat(), estimatedDelivery=late
+        )
         await p.carrier_says(
             "budget", "FT-0", "pre_transit", occurredAt=(now - timedelta(hours=1)).isoformat()
         )
@@ -467,14 +488,18 @@ async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_th
             assert untracked["tracking"] == {} and untracked["status"] == "open"
 
         async def changes() -> bool:
-            return len([r for r in await p.received() if r["type"] == "shipment.status_changed"]) >= 2
+            return len([r for r in await p.received() if r["type"].startswith("shipment.")]) >= 3
 
         await eventually(changes, what="the fulfillment's shipment webhooks")
-        hooks_seen = [r["body"]["data"] for r in await p.received() if r["type"] == "shipment.status_changed"]
-        assert [(h["fulfillmentId"], h["status"]) for h in hooks_seen] == [
-            (tracked["id"], "IN_TRANSIT"),
-            (tracked["id"], "DELIVERED"),
+        hooks_seen = [r for r in await p.received() if r["type"].startswith("shipment.")]
+        assert [
+            (h["type"], h["body"]["data"]["fulfillmentId"], h["body"]["data"]["status"]) for h in hooks_seen
+        ] == [
+            ("shipment.status_changed", tracked["id"], "IN_TRANSIT"),
+            ("shipment.delayed", tracked["id"], "IN_TRANSIT"),
+            ("shipment.status_changed", tracked["id"], "DELIVERED"),
         ]
+        assert hooks_seen[1]["body"]["data"]["promisedBy"] == promised_by
 
 
 async def test_an_oms_with_its_own_api_plugs_in_through_an_adapter(
