@@ -208,13 +208,18 @@ class OrderWorkflow:
         o.version, o.last_modified = o.version + 1, workflow.now()
         if command.shipment is not None:
             f.shipments = [*f.shipments, command.shipment]
+            if command.promise is not None:  # kept from the start: the carrier may report at once
+                f.tracking = {
+                    **f.tracking,
+                    command.shipment.tracking_number: _tracking(command.shipment, command.promise),
+                }
             await self._record(
                 "fulfillment.shipment_added",
                 fulfillmentId=f.id,
                 shipment=command.shipment.model_dump(mode="json"),
             )
             if workflow.patched(TRACK_SHIPMENTS):
-                self._tracking.append(asyncio.create_task(self._track(f, command.shipment, command.promise)))
+                self._tracking.append(asyncio.create_task(self._track(f, command.shipment)))
             return self._order
         assert command.update is not None
         await self._move(f, command.update)
@@ -260,7 +265,7 @@ class OrderWorkflow:
 
     # Carrier tracking
 
-    async def _track(self, f: Fulfillment, shipment: Shipment, promise: shipping.Promise | None) -> None:
+    async def _track(self, f: Fulfillment, shipment: Shipment) -> None:
         """When the shipment's carrier is a CARRIER connector: record its number and register our
         webhook with it (a carrier that is none is simply not tracked)."""
         o, number = self._order, shipment.tracking_number
@@ -280,14 +285,7 @@ class OrderWorkflow:
             if from_failure(e) is not None:
                 return
             raise
-        entry: dict[str, Any] = {
-            "carrier": shipment.carrier,
-            "status": None,
-            "registered": False,
-            "promisedBy": promise.promised_by.isoformat() if promise else None,
-            "quoteId": promise.quote_id if promise else None,
-            "delayed": False,
-        }
+        outcome: dict[str, Any] = {"registered": False}
         try:
             await workflow.execute_activity_method(
                 PartnerActivities.call_partner,
@@ -304,10 +302,13 @@ class OrderWorkflow:
                 start_to_close_timeout=REMOTE,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5), maximum_attempts=20),
             )
-            entry["registered"] = True
+            outcome["registered"] = True
         except ActivityError as e:
-            entry["error"] = str(e.cause or e)
-        f.tracking = {**f.tracking, number: {**entry, **f.tracking.get(number, {})}}
+            outcome["error"] = str(e.cause or e)
+        f.tracking = {
+            **f.tracking,
+            number: {**_tracking(shipment, None), **f.tracking.get(number, {}), **outcome},
+        }
         o.last_modified = workflow.now()
         await self._save([])
 
@@ -331,7 +332,7 @@ class OrderWorkflow:
         shipment = next((s for s in f.shipments if s.tracking_number == number), None) if f else None
         if f is None or shipment is None or shipment.carrier != event.connector or f.status == "cancelled":
             return
-        known = f.tracking.get(number, {"carrier": shipment.carrier, "registered": True})
+        known = f.tracking.get(number) or _tracking(shipment, None)
         if known.get("occurredAt") and status.occurred_at < datetime.fromisoformat(known["occurredAt"]):
             return  # older than what the shipment shows: no step back
         normalized, previous = shipping.normalize(status.status), known.get("status")
@@ -500,6 +501,18 @@ class OrderWorkflow:
             OrderChange(order=o, events=events),
             start_to_close_timeout=LOCAL,
         )
+
+
+def _tracking(shipment: Shipment, promise: shipping.Promise | None) -> dict[str, Any]:
+    """A shipment's tracking before its carrier said anything."""
+    return {
+        "carrier": shipment.carrier,
+        "status": None,
+        "registered": False,
+        "promisedBy": promise.promised_by.isoformat() if promise else None,
+        "quoteId": promise.quote_id if promise else None,
+        "delayed": False,
+    }
 
 
 def _conflict(code: str, message: str, field: str) -> DomainError:

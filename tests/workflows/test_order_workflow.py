@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,10 +14,13 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.logistics import LogisticsActivities
 from activities.orders import OrderActivities
+from activities.partners import PartnerActivities
 from domain import ids
 from domain.errors import Conflict, DomainError, Forbidden, NotFound, from_failure, to_failure
 from domain.orders import (
+    CarrierEvent,
     FulfillableConfig,
     Fulfillment,
     FulfillmentCommand,
@@ -34,9 +37,12 @@ from domain.orders import (
     Routed,
     RouteRequest,
     SessionMove,
+    Shipment,
     Variant,
     new_order,
 )
+from domain.outbound import Promise, Track, Tracked
+from domain.partners import CallResult, PartnerCall, PartnerEvent
 from tests.support import eventually
 from tests.workflows.support import keep, stand_in, worker
 from workers.worker import INTERCEPTORS
@@ -150,6 +156,72 @@ async def test_a_paid_order_is_routed_after_grace_and_its_fulfillment_drives_its
             "order.delivered",
         ]
         await keep(handle, "order_delivered")
+
+
+async def test_a_tracked_shipment_moves_its_fulfillment_by_the_carriers_word(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    """A shipment at a CARRIER connector is registered there; its carrier's events (one older than the
+    shipment's status dropped) put the fulfillment in transit, then deliver it and the order."""
+    partners = Partners()
+    registered: list[PartnerCall] = []
+
+    @stand_in(LogisticsActivities.track)
+    async def track(t: Track) -> Tracked:
+        return Tracked(callback_url=f"http://orchestrator.test/partners/con_{t.carrier}/events")
+
+    @stand_in(PartnerActivities.call_partner)
+    async def call_partner(call: PartnerCall) -> CallResult:
+        registered.append(call)
+        return CallResult(status=201, body={"webhookId": "wh-1"})
+
+    stand_ins: list[Callable[..., Any]] = [*partners.activities, track, call_partner]
+    async with worker(time_skipping, [OrderWorkflow], stand_ins) as queue:
+        handle = await place(time_skipping, queue, paymentStatus="PAID")
+        await time_skipping.sleep(timedelta(seconds=GRACE + 1))
+        (f,) = (await handle.query(OrderWorkflow.order)).fulfillments
+        shipment = Shipment(
+            carrier="swift", tracking_number="S-1", shipment_variants=[{"variant": "SKU-1", "quantity": 2}]
+        )
+        promise = Promise(quote_id="q_1", provider="swift", promised_by=date(2026, 12, 1))
+        await handle.execute_update(
+            OrderWorkflow.fulfillment,
+            FulfillmentCommand(fulfillment_id=f.id, shipment=shipment, promise=promise),
+        )
+        t0 = datetime(2026, 11, 28, 9, tzinfo=UTC)
+        for n, (word, hours, estimate) in enumerate(
+            (("In Transit", 0, "2026-12-03"), ("Label Created", -1, None), ("Delivered", 5, None))
+        ):
+            data = {
+                "trackingNumber": "S-1",
+                "status": word,
+                "occurredAt": (t0 + timedelta(hours=hours)).isoformat(),
+            }
+            if estimate:
+                data["estimatedDelivery"] = estimate
+            event = PartnerEvent(
+                id=f"s{n}", connector="swift", type="shipment.status", data=data, received_at=t0
+            )
+            await handle.signal(OrderWorkflow.carrier_event, CarrierEvent(fulfillment_id=f.id, event=event))
+        final = await handle.result()
+        await keep(handle, "order_shipment_tracked")
+    assert final.status == "DELIVERED"
+    (done,) = final.fulfillments
+    assert done.status == "delivered" and done.variants[0].fulfilled_quantity == 2
+    assert done.tracking["S-1"]["status"] == "DELIVERED" and done.tracking["S-1"]["delayed"] is True
+    assert [(c.path, c.body["url"]) for c in registered] == [
+        ("/webhooks", "http://orchestrator.test/partners/con_swift/events")
+    ]
+    assert partners.events[2:] == [
+        "fulfillment.shipment_added",
+        "shipment.status_changed",
+        "shipment.delayed",
+        "fulfillment.in_transit",
+        "order.in_transit",
+        "shipment.status_changed",
+        "fulfillment.delivered",
+        "order.delivered",
+    ]
 
 
 async def test_refused_updates_carry_their_domain_error_and_change_nothing(
