@@ -82,7 +82,11 @@ class SessionClient:
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(attributes),
-                    static_summary=f"{d.type} v{d.version} session for cart {start.cart_id}",
+                    static_summary=(
+                        f"outbound {start.reference}"
+                        if d.type == outbound.PROCESS_TYPE
+                        else f"{d.type} v{d.version} session for cart {start.cart_id}"
+                    ),
                     static_details=f"tenant {start.tenant}, reference {start.reference or '-'}",
                 ),
                 self._timeout,
