@@ -69,6 +69,8 @@ async def call(operation: Awaitable[T], wait: float | None, what: str = "a worke
             raise WorkflowNotFound.one("WORKFLOW_NOT_FOUND", e.message) from None
         if e.status in _BUSY:
             raise _unavailable("TEMPORAL_UNAVAILABLE", "Temporal did not answer") from None
+        if e.status == RPCStatusCode.FAILED_PRECONDITION:  # e.g. WorkflowNotReady: its last task failed
+            raise _unavailable("WORKFLOW_NOT_READY", "the workflow cannot take requests now") from e
         raise
 
 

@@ -25,15 +25,15 @@ class Place(CamelModel):
 
 
 class Dimensions(CamelModel):
-    length: float = Field(gt=0, le=10_000)
-    width: float = Field(gt=0, le=10_000)
-    height: float = Field(gt=0, le=10_000)
+    length: float = Field(gt=0, le=10_000, strict=True)
+    width: float = Field(gt=0, le=10_000, strict=True)
+    height: float = Field(gt=0, le=10_000, strict=True)
 
 
 class PricingRequest(CamelModel):
     origin: Place
     destination: Place
-    weight_kg: float = Field(gt=0, le=100_000)
+    weight_kg: float = Field(gt=0, le=100_000, strict=True)
     dimensions_cm: Dimensions
     service_type: str = Field(pattern=CODE, description="e.g. `STANDARD`, `EXPRESS`, `ECONOMY`, `SAME_DAY`.")
     rate_type: str = Field("RETAIL", pattern=CODE, description="e.g. `RETAIL` or `CONTRACT`.")

@@ -411,6 +411,12 @@ def check_shipment(f: Fulfillment, shipment: Shipment) -> None:
     if any(s.tracking_number == shipment.tracking_number for s in f.shipments):
         message = f"the fulfillment has a shipment with tracking number {shipment.tracking_number!r}"
         raise Conflict.one("SHIPMENT_EXISTS", message, "trackingNumber")
+    for n, line in enumerate(shipment.shipment_variants):
+        quantity = line.get("quantity")
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+            raise _unprocessable(
+                "BAD_QUANTITY", "quantity must be a whole number above 0", f"shipmentVariants[{n}].quantity"
+            )
     shipped: dict[str, int] = {}
     for s in [*f.shipments, shipment]:
         for line in s.shipment_variants:
@@ -419,14 +425,10 @@ def check_shipment(f: Fulfillment, shipment: Shipment) -> None:
             )
     limits = {v.variant: v.quantity for v in f.variants}
     for n, line in enumerate(shipment.shipment_variants):
-        name, quantity = str(line.get("variant")), line.get("quantity")
+        name = str(line.get("variant"))
         if name not in limits:
             raise _unprocessable(
                 "UNKNOWN_VARIANT", f"{name!r} is not in this fulfillment", f"shipmentVariants[{n}].variant"
-            )
-        if not isinstance(quantity, int) or quantity < 1:
-            raise _unprocessable(
-                "BAD_QUANTITY", "quantity must be a whole number above 0", f"shipmentVariants[{n}].quantity"
             )
         if shipped[name] > limits[name]:
             raise _unprocessable(

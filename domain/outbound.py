@@ -14,7 +14,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from domain.logistics import Dimensions
 from domain.model import CamelModel, not_unicode
@@ -144,8 +144,8 @@ class Consignee(CamelModel):
 
 class OutboundItem(CamelModel):
     sku: str = Field(pattern=SKU)
-    quantity: int = Field(gt=0, le=1_000_000)
-    weight_kg: float | None = Field(None, gt=0, le=100_000)
+    quantity: int = Field(gt=0, le=1_000_000, strict=True)  # strict: "2" and true are not numbers
+    weight_kg: float | None = Field(None, gt=0, le=100_000, strict=True)
     dimensions_cm: Dimensions | None = None
 
 
@@ -220,12 +220,15 @@ class ShipmentUpdate(CamelModel):
 
 
 class CarrierStatus(CamelModel):
-    """A carrier's `shipment.status` event, as the workflow reads it."""
+    """A carrier's `shipment.status` event's data (checked when it arrives, read by the workflow);
+    other members are the carrier's to send, kept with the event."""
 
-    tracking_number: str | None = None
-    status: str = Field(min_length=1)
-    occurred_at: datetime
-    location: str | None = None
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+
+    tracking_number: str | None = Field(None, min_length=1, max_length=100)
+    status: str = Field(min_length=1, max_length=200, description="The carrier's own word.")
+    occurred_at: AwareDatetime = Field(description="When it happened, with its UTC offset.")
+    location: str | None = Field(None, max_length=200)
     estimated_delivery: date | None = None
 
     @field_validator("estimated_delivery", mode="before")
@@ -235,6 +238,27 @@ class CarrierStatus(CamelModel):
         if isinstance(value, str) and "T" in value:
             return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
         return value
+
+
+class PgiLine(CamelModel):
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+    sku: str = Field(pattern=SKU)
+    quantity: int = Field(gt=0, le=1_000_000, strict=True)
+
+
+class PgiData(CamelModel):
+    """An OMS's `outbound.pgi` event's data (other members are kept with the event)."""
+
+    model_config = CamelModel.model_config | {"extra": "ignore"}
+
+    items: list[PgiLine] | None = Field(None, min_length=1, max_length=500)
+    issued_at: AwareDatetime | None = None
+    carrier: str | None = Field(None, max_length=100)
+    tracking_number: str | None = Field(None, max_length=100)
+
+
+# The events of this contract whose data is checked when they arrive (a 400 names the field).
+EVENT_DATA: dict[str, type[CamelModel]] = {STATUS_EVENT: CarrierStatus, PGI_EVENT: PgiData}
 
 
 class Track(CamelModel):
@@ -275,11 +299,12 @@ class OutboundView(CamelModel):
     items: list[dict[str, Any]]
     pgi: dict[str, Any] | None = Field(description="The OMS's goods issue: items, quantities, issuedAt.")
     wms: dict[str, Any] | None = Field(
-        description="The PGI at the WMS: `status` PENDING, ACCEPTED or REFUSED."
+        description="The PGI at the WMS: its `connector`, `status` PENDING, ACCEPTED or REFUSED (`reason`)."
     )
     shipment: dict[str, Any] | None = Field(
         description="Carrier, tracking number, normalized `status` and the carrier's own `carrierStatus`, "
-        "`promisedBy` beside the carrier's `estimatedDelivery`, `delayed`, `trackingRegistered`, `events`."
+        "`promisedBy` beside the carrier's `estimatedDelivery`, `delayed`, `trackingRegistered`, `events` "
+        "(the newest 50), `stale` (events older than its status: recorded, not applied)."
     )
     created_at: datetime
     updated_at: datetime

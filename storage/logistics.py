@@ -49,7 +49,7 @@ def promise(engine: Engine, tenant: str, quote_id: str | None, carrier: str | No
     if carrier is not None and quote.provider != carrier:
         raise Unprocessable.one(
             "QUOTE_OF_ANOTHER_CARRIER",
-            f"quote {quote_id!r} is {quote.provider!r}'s, not {carrier!r}'s",
+            f"quote {quote_id} was given by {quote.provider}, not {carrier}",
             "quoteId",
         )
     return promise_of(quote.id, quote.provider, quote.created_at, quote.eta_days)

@@ -31,13 +31,13 @@ from storage import connectors, logistics, partners, sessions
 from storage.tenants import Principal
 
 router = APIRouter(prefix="/v3/fulfillment/outbound", tags=["outbound"])
-OUTBOUND_ID = r"out_[0-9a-f]{24}"
 
 
 class _OutboundId(Convertor[str]):
-    """Only an outbound's id is one: `/oms` stays the create route's alone (no GET answers there)."""
+    """Any path segment but `oms`: `/oms` stays the create route's alone (no GET answers there), and
+    any other unknown id is the outbound routes' own 404."""
 
-    regex = OUTBOUND_ID
+    regex = "(?!oms$)[^/]+"
 
     def convert(self, value: str) -> str:
         return value
@@ -47,7 +47,7 @@ class _OutboundId(Convertor[str]):
 
 
 register_url_convertor("outbound_id", _OutboundId())
-OutboundId = Annotated[str, Path(pattern=f"^{OUTBOUND_ID}$", description="The outbound's id (`out_…`).")]
+OutboundId = Annotated[str, Path(description="The outbound's id (`out_…`).")]
 Reader = Annotated[Principal, Depends(require("logistics:read"))]
 Writer = Annotated[Principal, Depends(require("logistics:write"))]
 
@@ -113,6 +113,7 @@ async def create_outbound(
             "TRACKING_ID_TAKEN",
             f"an outbound with trackingIdShipper {body.tracking_id_shipper!r} exists with another body",
             "trackingIdShipper",
+            outboundId=view.id,
         )
     ack = o.Acknowledged(id=view.id, tracking_id_shipper=body.tracking_id_shipper, status=view.status)
     return JSONResponse(ack.model_dump(mode="json", by_alias=True), status_code=202 if fresh else 200)
@@ -224,7 +225,7 @@ def _view(view: SessionView) -> o.OutboundView:
         tracking_id_shipper=outbound["trackingIdShipper"],
         type=outbound["type"],
         reference=outbound.get("reference"),
-        warehouse_ref=c["connectors"]["wms"],
+        warehouse_ref=outbound.get("warehouseRef"),
         status=view.status,
         oms_order_id=(c.get("oms") or {}).get("omsOrderId"),
         consignee=outbound["consignee"],

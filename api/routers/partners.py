@@ -25,6 +25,7 @@ from domain.connectors import Connector
 from domain.errors import DomainError, FieldError, NotFound, Unavailable
 from domain.model import CamelModel, JsonObject, not_unicode
 from domain.orders import CarrierEvent
+from domain.outbound import EVENT_DATA
 from domain.partners import PartnerEvent
 from domain.process import EVENT_TYPE, field_path
 from domain.signing import sign
@@ -121,12 +122,16 @@ async def receive_event(
         raise Unavailable.one(
             "ADAPTER_MISSING", f"the adapter {connector.adapter!r} is not installed", "connectorId"
         ) from None
+    contract: type[CamelModel] | None = None
     try:
         event = InboundEvent.model_validate(_translated(adapter, json.loads(body)))
+        contract = EVENT_DATA.get(event.type)
+        if contract is not None:
+            contract.model_validate(event.data)
     except ValueError as e:
         errors = e.errors() if isinstance(e, ValidationError) else []
         raise DomainError(
-            [FieldError("INVALID_FIELD", x["msg"], field_path(x["loc"]) or "body") for x in errors]
+            [FieldError("INVALID_FIELD", x["msg"], _where(x["loc"], contract)) for x in errors]
             or [FieldError("INVALID_EVENT" if adapter else "INVALID_JSON", str(e), "body")]
         ) from None
     now = datetime.now(UTC)
@@ -168,6 +173,12 @@ async def receive_event(
     return JSONResponse(
         answer.model_dump(mode="json", by_alias=True), status_code=202 if received.new else 200
     )
+
+
+def _where(loc: tuple[Any, ...], contract: type[CamelModel] | None) -> str:
+    """The field an error names: in `data` when the event's data broke its contract."""
+    path = field_path(loc)
+    return (f"data.{path}" if path else "data") if contract is not None else path or "body"
 
 
 def _translated(adapter: PartnerAdapter | None, body: Any) -> Any:

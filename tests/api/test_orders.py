@@ -228,6 +228,15 @@ async def test_fulfillment_rules(api: ApiClient) -> None:
         },
     )
     assert too_many.status == 422 and too_many.body["errors"][0]["code"] == "TOO_MANY"
+    for quantity in ("abc", None, True, 1.5):
+        line = {"variant": "JEANS-B-2605", "quantity": quantity}
+        bad = await api.call(
+            "PUT",
+            f"/v1/fulfillments/{fid}/shipments",
+            {"carrier": "ups", "trackingNumber": "2", "shipmentVariants": [line]},
+        )
+        assert bad.status == 422, (quantity, bad.body)
+        assert bad.body["errors"][0]["field"] == "shipmentVariants[0].quantity"
     cancel = await api.call("PUT", f"/v1/fulfillments/{fid}", {"status": "cancelled"})
     assert cancel.status == 422 and cancel.body["errors"][0]["code"] == "CANCEL_NOT_SUPPORTED"
     early = await api.call("PUT", f"/v1/fulfillments/{fid}", {"status": "delivered"})

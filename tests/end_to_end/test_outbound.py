@@ -252,6 +252,35 @@ async def test_carrier_events_are_verified_applied_once_and_never_backwards(
         order_of_changes = [h["action"] for h in done["history"]]
         assert order_of_changes.index("wms_accepted") < order_of_changes.index("deliver")
 
+        for data, field in (
+            ({"trackingNumber": "B-77", "status": "DLV", "occurredAt": "not-a-date"}, "data.occurredAt"),
+            (
+                {"trackingNumber": "B-77", "status": "DLV", "occurredAt": "2026-11-28T10:00:00"},
+                "data.occurredAt",
+            ),
+            ({"trackingNumber": "B-77", "occurredAt": delivered_at}, "data.status"),
+            (
+                {
+                    "trackingNumber": "B-77",
+                    "status": "DLV",
+                    "occurredAt": delivered_at,
+                    "estimatedDelivery": "soon",
+                },
+                "data.estimatedDelivery",
+            ),
+        ):
+            async with http.post(
+                f"{p.url}/partners/http/send",
+                json={
+                    "url": f"{api.base}/partners/{p.connectors['budget']['id']}/events",
+                    "secret": p.connectors["budget"]["inboundSecret"],
+                    "type": "shipment.status",
+                    "data": data,
+                },
+            ) as r:
+                answer = await r.json()
+            assert answer["status"] == 400 and field in answer["body"], (field, answer)
+
         async with http.post(
             f"{p.url}/partners/http/send",
             json={
@@ -369,6 +398,9 @@ async def test_an_oms_rejection_ends_the_outbound_with_its_reason(
         ({"type": "SIDEWAYS"}, "type"),
         ({"items": []}, "items"),
         ({"consignee": {"name": "x"}}, "consignee.address1"),
+        ({"items": [{"sku": "A", "quantity": "2"}]}, "items[0].quantity"),
+        ({"items": [{"sku": "A", "quantity": True}]}, "items[0].quantity"),
+        ({"items": [{"sku": "A", "quantity": 1, "weightKg": "0.5"}]}, "items[0].weightKg"),
     ],
 )
 async def test_a_bad_outbound_is_refused_naming_the_field(
@@ -392,6 +424,7 @@ async def test_the_tracking_id_is_the_key_and_partners_must_exist(
         assert again["id"] == first["id"]
         other = await api.post(f"{OUT}/oms", {**body, "reference": "PO-2"})
         assert other.status == 409 and other.body["errors"][0]["field"] == "trackingIdShipper"
+        assert other.body["outboundId"] == first["id"]
         unknown_wms = await api.post(f"{OUT}/oms", outbound_order(warehouseRef="swift"))
         assert unknown_wms.status == 422 and unknown_wms.body["errors"][0]["field"] == "warehouseRef"
 
@@ -412,7 +445,9 @@ async def test_the_tracking_id_is_the_key_and_partners_must_exist(
             {"carrier": "swift", "trackingNumber": "X1", "quoteId": "q_nope"},
         )
         assert bad_quote.status == 422 and bad_quote.body["errors"][0]["field"] == "quoteId"
-        assert (await api.get(f"{OUT}/out_nothing")).status == 404
+        for unknown in ("out_nothing", "abc"):
+            missing_one = await api.get(f"{OUT}/{unknown}")
+            assert missing_one.status == 404 and missing_one.body["errors"][0]["code"] == "OUTBOUND_NOT_FOUND"
         session = await api.new_session()
         assert (await api.get(f"{OUT}/{session['id']}")).status == 404  # a session, not an outbound
 
