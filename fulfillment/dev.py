@@ -199,7 +199,7 @@ def run_dev(settings: Settings) -> int:
             f"  Sandbox      http://127.0.0.1:{settings.sandbox_port}/received  (the dev tenant's webhooks)\n"
             f"  Partner      connector {DEV_CONNECTOR!r} ({partner.id}) -> the sandbox's HTTP partner;\n"
             f"               it signs events with {partner.inbound_secrets[0]}\n"
-            f"  Logistics    connectors {', '.join(map(repr, logistics))} -> the sandbox's OMS, WMS, carriers\n"
+            f"  Logistics    connectors {', '.join(map(repr, logistics))} -> the sandbox's\n"
             f"  Tenant       {DEV_TENANT}\n"
             f"  API key      {key}\n"
             f"  Data         {settings.data_dir.resolve()}\n"
