@@ -198,6 +198,7 @@ async def add_shipment(
     Idempotent like any PUT: the same shipment sent again is recorded once; another shipment with a
     tracking number the fulfillment has already is a 409."""
     update_id = shipment_update_id(fulfillment_id, body.model_dump_json())
+    await run_in_threadpool(orders.fulfillment, engine, p.tenant, fulfillment_id)  # 404 before the quote
     promise = await run_in_threadpool(logistics.promise, engine, p.tenant, body.quote_id, body.carrier)
     command = FulfillmentCommand(fulfillment_id=fulfillment_id, shipment=body, promise=promise)
     return await _fulfillment_command(engine, client, p, command, update_id)
