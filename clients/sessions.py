@@ -38,13 +38,28 @@ class SessionClient:
         self, tenant: str, session_id: str, update: outbound.ShipmentUpdate
     ) -> SessionView:
         """Give an outbound its shipment; `Conflict` when its status does not take one."""
-        handle: WorkflowHandle[OutboundWorkflow, SessionView] = self._client.get_workflow_handle_for(
-            OutboundWorkflow.run, session_workflow_id(tenant, session_id)
-        )
         try:
-            return await call(handle.execute_update(OutboundWorkflow.set_shipment, update), self._timeout)
+            return await call(
+                self._outbound(tenant, session_id).execute_update(OutboundWorkflow.set_shipment, update),
+                self._timeout,
+            )
         except WorkflowNotFound:
             raise _not_found(session_id) from None
+
+    async def resend_pgi(self, tenant: str, session_id: str, actor: str) -> SessionView:
+        """Send an outbound's PGI to the WMS again; `Conflict` unless the WMS refused it."""
+        try:
+            return await call(
+                self._outbound(tenant, session_id).execute_update(OutboundWorkflow.resend_pgi, actor),
+                self._timeout,
+            )
+        except WorkflowNotFound:
+            raise _not_found(session_id) from None
+
+    def _outbound(self, tenant: str, session_id: str) -> WorkflowHandle[OutboundWorkflow, SessionView]:
+        return self._client.get_workflow_handle_for(
+            OutboundWorkflow.run, session_workflow_id(tenant, session_id)
+        )
 
     def _handle(self, tenant: str, session_id: str) -> WorkflowHandle[SessionWorkflow, SessionView]:
         return self._client.get_workflow_handle_for(

@@ -62,6 +62,7 @@ SET_SHIPMENT, WMS_ACCEPTED, WMS_REFUSED, TRACKING_REGISTERED = (
     "wms_refused",
     "tracking_registered",
 )
+RESEND_PGI = "resend_pgi"  # the PGI to the WMS again, after it refused it
 CARRIER_UPDATE = "carrier_update"  # a carrier event that keeps the status (PRE_TRANSIT, EXCEPTION, …)
 CARRIER_STALE = "carrier_stale"  # a carrier event older than the shipment's status: recorded, not applied
 
@@ -327,7 +328,7 @@ def outbound_process(oms: str) -> ProcessDefinition:
         (CONFIRMED, SET_SHIPMENT, CONFIRMED),
     ]
     for state in SHIPPING:
-        own = (SET_SHIPMENT, WMS_ACCEPTED, WMS_REFUSED, CARRIER_UPDATE, CARRIER_STALE)
+        own = (SET_SHIPMENT, WMS_ACCEPTED, WMS_REFUSED, RESEND_PGI, CARRIER_UPDATE, CARRIER_STALE)
         transitions += [(state, a, state) for a in own]
         transitions += [(state, action, to) for action, to in MOVES.values()]
     transitions += [(CONFIRMED, TRACKING_REGISTERED, CONFIRMED)]

@@ -234,8 +234,28 @@ class OutboundWorkflow(SessionWorkflow):
         shipment["trackingError"] = outcome.get("reason")
         await self._system(o.TRACKING_REGISTERED, f"partner:{carrier}", outcome)
 
+    @workflow.update
+    async def resend_pgi(self, actor: str) -> SessionView:
+        """The PGI to the WMS again, once it refused it (a new intent: a new `Idempotency-Key`)."""
+        sent = self.context["wms"].get("sent", 1) + 1
+        self.context["wms"] = {
+            "status": "PENDING",
+            "connector": self.context["connectors"]["wms"],
+            "sent": sent,
+        }
+        self._tasks.append(asyncio.create_task(self._forward_pgi()))
+        return await self._transition(ActionRequest(action=o.RESEND_PGI, actor=actor, data={"sent": sent}))
+
+    @resend_pgi.validator
+    def _validate_resend_pgi(self, actor: str) -> None:
+        if (self.context.get("wms") or {}).get("status") != "REFUSED":
+            raise to_failure(
+                Conflict.one("PGI_NOT_REFUSED", "the PGI is sent again only after the WMS refused it", "wms")
+            )
+
     async def _forward_pgi(self) -> None:
         """The PGI to the WMS (one intent, retried durably); the outbound can end once it accepted."""
+        sent = self.context["wms"].get("sent", 1)
         wms = self.context["connectors"]["wms"]
         outbound, shipment = self.context["outbound"], self.context.get("shipment") or {}
         call = PartnerCall(
@@ -256,16 +276,22 @@ class OutboundWorkflow(SessionWorkflow):
                 "carrier": shipment.get("carrier"),
                 "trackingNumber": shipment.get("trackingNumber"),
             },
-            idempotency_key=f"{self._start.session_id}:pgi",
+            # The first PGI's key stays what it was; one sent again after a refusal is a new intent.
+            idempotency_key=f"{self._start.session_id}:pgi" + (f":{sent}" if sent > 1 else ""),
         )
         try:
             result = await self._call_partner(call, 100)
         except FailureError as e:
-            self.context["wms"] = {"status": "REFUSED", "connector": wms, "reason": _reason(e)}
+            self.context["wms"] = {"status": "REFUSED", "connector": wms, "sent": sent, "reason": _reason(e)}
             await self._system(o.WMS_REFUSED, f"partner:{wms}", {"reason": _reason(e)})
             return
         body = result.body if isinstance(result.body, dict) else {}
-        self.context["wms"] = {"status": "ACCEPTED", "connector": wms, "pgiId": body.get("pgiId")}
+        self.context["wms"] = {
+            "status": "ACCEPTED",
+            "connector": wms,
+            "sent": sent,
+            "pgiId": body.get("pgiId"),
+        }
         await self._system(o.WMS_ACCEPTED, f"partner:{wms}", {"pgiId": body.get("pgiId")})
 
     async def _system(self, action: str, actor: str, data: dict[str, Any]) -> None:

@@ -186,6 +186,20 @@ async def set_shipment(
     return _view(await client.set_shipment(p.tenant, outbound_id, update))
 
 
+@router.post(
+    "/{outbound_id:outbound_id}/resend_pgi",
+    response_model=o.OutboundView,
+    responses={409: {"description": "The WMS has not refused the PGI (it is pending or accepted)."}},
+)
+async def resend_pgi(
+    outbound_id: OutboundId, engine: EngineDep, client: SessionsDep, p: Writer
+) -> o.OutboundView:
+    """Send the PGI to the WMS again after it refused it (say, once the warehouse fixed its data): a
+    new intent with its own `Idempotency-Key`. The outbound ends (DELIVERED) once the WMS accepts."""
+    await run_in_threadpool(_outbound, engine, p.tenant, outbound_id)
+    return _view(await client.resend_pgi(p.tenant, outbound_id, f"key:{p.key_id}"))
+
+
 def _outbound(engine: Any, tenant: str, outbound_id: str) -> SessionView:
     view = sessions.get_view(engine, tenant, outbound_id)
     if view is None or view.process_type != o.PROCESS_TYPE:

@@ -591,3 +591,42 @@ async def test_an_oms_with_its_own_api_plugs_in_through_an_adapter(
                 {"sku": "SKU-2", "quantity": 1},
             ]
             assert await acme.send("order.exploded", tid) == 400
+
+
+async def test_a_pgi_the_wms_refused_is_sent_again_on_request_and_the_held_delivery_follows(
+    api: ApiClient, http: aiohttp.ClientSession
+) -> None:
+    async with partners(api, http) as p:
+        ack = await api.ok("POST", f"{OUT}/oms", outbound_order(), 202)
+        await p.status_is(ack["id"], "CONFIRMED")
+        early = await api.call("POST", f"{OUT}/{ack['id']}/resend_pgi")
+        assert early.status == 409 and early.body["errors"][0]["code"] == "PGI_NOT_REFUSED"
+        await p.sandbox("PUT", f"{WMS_PATH}/config", {"refuse": "lot L-1 is blocked"})
+        pgi = {"carrier": "swift", "trackingNumber": "SW-R"}
+        await p.sandbox("POST", f"{OMS_PATH}/outbound/{ack['trackingIdShipper']}/pgi", pgi)
+        refused = await p.until(
+            ack["id"], "the WMS refused", lambda o: (o["wms"] or {}).get("status") == "REFUSED"
+        )
+        assert "lot L-1 is blocked" in refused["wms"]["reason"]
+        await p.until(ack["id"], "tracking at swift", lambda o: o["shipment"]["trackingRegistered"])
+        await p.carrier_says("swift", "SW-R", "delivered")
+
+        async def held() -> bool:
+            events = await api.ok("GET", f"/partners/{p.connectors['swift']['id']}/events")
+            return any(e["sessionId"] == ack["id"] and e["delivered"] for e in events)
+
+        await eventually(held, what="the carrier's delivery handed to the outbound")
+        assert (await p.outbound(ack["id"]))["status"] == "GOODS_ISSUED"  # it waits for the WMS
+
+        await p.sandbox("PUT", f"{WMS_PATH}/config", {"refuse": None})
+        resent = await api.ok("POST", f"{OUT}/{ack['id']}/resend_pgi")
+        assert resent["wms"]["status"] in ("PENDING", "ACCEPTED") and resent["wms"]["sent"] == 2
+        done = await p.status_is(ack["id"], "DELIVERED")
+        assert done["wms"]["status"] == "ACCEPTED" and done["wms"]["sent"] == 2
+        wms = await p.sandbox("GET", f"{WMS_PATH}/pgi")
+        assert [r["idempotencyKey"] for r in wms["requests"]] == [f"{ack['id']}:pgi", f"{ack['id']}:pgi:2"]
+        assert len(wms["pgi"]) == 1
+        refusals = [r for r in await p.received() if r["type"] == "outbound.wms_refused"]
+        assert [r["body"]["data"]["reason"] for r in refusals] and "lot L-1" in refusals[0]["body"]["data"][
+            "reason"
+        ]
