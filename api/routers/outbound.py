@@ -53,6 +53,7 @@ Writer = Annotated[Principal, Depends(require("logistics:write"))]
 
 
 class Outbound(o.OutboundView):
+    rejection_reason: str | None = Field(description="Why the OMS rejected it (REJECTED only).")
     history: list[o.HistoryEntry] = Field(
         description="Every change, oldest first: status, action, who, when."
     )
@@ -163,7 +164,9 @@ async def get_outbound(
     entries = [
         o.HistoryEntry(status=r.to, action=r.action, actor=r.actor, at=r.at, data=r.data) for r in history
     ]
-    return Outbound(**_view(view).model_dump(), history=entries, calls=calls)
+    rejected = [e for e in entries if e.status == o.REJECTED]
+    reason = str(rejected[-1].data.get("reason") or "") or None if rejected else None
+    return Outbound(**_view(view).model_dump(), rejection_reason=reason, history=entries, calls=calls)
 
 
 @router.put(
