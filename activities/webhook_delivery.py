@@ -102,6 +102,7 @@ class WebhookActivities:
             attempt=attempt,
             final=attempt >= attempts,
             now=request.now,
+            rewinds=found.pending.rewinds,
         )
         result = await self.attempt(found.hook, delivery)
         more = len(found.pending.events) > 1 or found.pending.more
@@ -251,6 +252,7 @@ class FirstAttempts:
             attempt=1,
             final=not self._schedule,
             now=datetime.now(UTC),
+            rewinds=found.pending.rewinds,
         )
         result = await self._hooks.attempt(found.hook, request, timeout=max(deadline - time.monotonic(), 0.0))
         if result.outcome == "failed" or (result.duration_ms or 0) > self._budget * 1000 / SLOW:
@@ -281,7 +283,9 @@ def _settle_one(s: Session, settled: Settlement) -> tuple[Outcome, Event | None]
     if delivered:
         if failing_since is not None:
             webhooks.set_failing_since(s, request.tenant, request.webhook_id, None)
-        webhooks.mark_handled(s, request.tenant, request.webhook_id, event.subject, event.sequence)
+        webhooks.mark_handled(
+            s, request.tenant, request.webhook_id, event.subject, event.sequence, request.rewinds
+        )
     elif not enabled:
         outcome = "disabled"  # meanwhile, or by another attempt settled in this transaction
     elif status == 410:
@@ -300,7 +304,9 @@ def _settle_one(s: Session, settled: Settlement) -> tuple[Outcome, Event | None]
             disabled = webhooks.disable_now(s, request.tenant, request.webhook_id, reason, now)
         elif request.final:
             outcome = "gave_up"
-            webhooks.mark_handled(s, request.tenant, request.webhook_id, event.subject, event.sequence)
+            webhooks.mark_handled(
+                s, request.tenant, request.webhook_id, event.subject, event.sequence, request.rewinds
+            )
     webhooks.log_attempt(
         s,
         {

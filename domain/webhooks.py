@@ -89,6 +89,7 @@ class DeliveryRequest(CamelModel):
     attempt: int
     final: bool
     now: datetime  # workflow time: what "failing for 5 days" is measured in
+    rewinds: int | None = None  # the subject's recoveries when the event was read (None: release 0.2)
 
 
 class DeliveryResult(CamelModel):

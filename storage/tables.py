@@ -125,6 +125,8 @@ class WebhookProgressRow(SQLModel, table=True):
     webhook_id: str = Field(primary_key=True, max_length=40)
     subject: str = Field(primary_key=True, max_length=200)
     last_sequence: int
+    # Counts recoveries: a delivery read before one never moves the subject past what it rewound.
+    rewinds: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class WebhookAttemptRow(SQLModel, table=True):

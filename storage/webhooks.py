@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -183,6 +183,7 @@ class Pending:
     enabled: bool
     events: list[Event]
     more: bool = False  # the read stopped at `limit`
+    rewinds: int = 0  # the subject's recoveries when read: its delivery marks it handled only if unchanged
 
 
 WEBHOOKS = WebhookRow.__table__  # type: ignore[attr-defined]
@@ -192,7 +193,7 @@ ATTEMPTS = WebhookAttemptRow.__table__  # type: ignore[attr-defined]
 
 # Core statements, not the ORM: these run for every delivery attempt.
 _ENDPOINT = (
-    sa_select(*WEBHOOKS.c, PROGRESS.c.last_sequence)
+    sa_select(*WEBHOOKS.c, PROGRESS.c.last_sequence, PROGRESS.c.rewinds)
     .select_from(
         WEBHOOKS.outerjoin(
             PROGRESS,
@@ -257,14 +258,15 @@ def next_up(
                 found.append(NextUp(None, Pending(False, [])))
                 continue
             if (w.tenant, w.webhook_id) not in hooks:
-                fields = {k: v for k, v in endpoint._mapping.items() if k != "last_sequence"}
+                fields = {k: v for k, v in endpoint._mapping.items() if k not in ("last_sequence", "rewinds")}
                 hooks[w.tenant, w.webhook_id] = _plain(WebhookRow(**fields), keyring)
             hook, after = hooks[w.tenant, w.webhook_id], endpoint.last_sequence or 0
-            newest = w.newest
+            rewinds, newest = endpoint.rewinds or 0, w.newest
             if newest is not None and after == newest.sequence - 1 and newest.cursor > hook.start_cursor:
-                found.append(NextUp(hook, Pending(True, [newest])))
+                found.append(NextUp(hook, Pending(True, [newest], rewinds=rewinds)))
             else:
-                found.append(NextUp(hook, _pending_after(conn, hook, w.subject, after, limit)))
+                pending = _pending_after(conn, hook, w.subject, after, limit)
+                found.append(NextUp(hook, replace(pending, rewinds=rewinds)))
     return found
 
 
@@ -293,25 +295,34 @@ def _pending_after(conn: Connection, hook: WebhookRow, subject: str, after: int,
         after = rows[-1].sequence
 
 
-def _advance(insert: Any) -> Any:
-    """A subject's progress moved to a handled sequence, never back."""
+def _advance(insert: Any, checked: bool) -> Any:
+    """A subject's progress moved to a handled sequence, never back; `checked`: only if no recovery
+    rewound it since the delivery read it."""
     statement = insert(PROGRESS)
+    where = PROGRESS.c.last_sequence < statement.excluded.last_sequence
     return statement.on_conflict_do_update(
         index_elements=["tenant_id", "webhook_id", "subject"],
         set_={"last_sequence": statement.excluded.last_sequence},
-        where=PROGRESS.c.last_sequence < statement.excluded.last_sequence,
+        where=and_(where, PROGRESS.c.rewinds == bindparam("read_rewinds")) if checked else where,
     )
 
 
-_ADVANCE = prepared(_advance)
+_ADVANCE = prepared(lambda insert: _advance(insert, checked=False))
+_ADVANCE_CHECKED = prepared(lambda insert: _advance(insert, checked=True))
 
 
-def mark_handled(s: Session, tenant: str, webhook_id: str, subject: str, sequence: int) -> None:
+def mark_handled(
+    s: Session, tenant: str, webhook_id: str, subject: str, sequence: int, rewinds: int | None = None
+) -> None:
+    """The subject's events up to `sequence` are handled for the webhook. `rewinds`: the subject's
+    recoveries when the delivery read the event; a recovery since then wins (None: not checked,
+    for deliveries of release 0.2 that did not read it)."""
     conn = s.connection()
-    conn.execute(
-        _ADVANCE(conn),
-        {"tenant_id": tenant, "webhook_id": webhook_id, "subject": subject, "last_sequence": sequence},
-    )
+    values = {"tenant_id": tenant, "webhook_id": webhook_id, "subject": subject, "last_sequence": sequence}
+    if rewinds is None:
+        conn.execute(_ADVANCE(conn), values)
+    else:
+        conn.execute(_ADVANCE_CHECKED(conn), {**values, "read_rewinds": rewinds})
 
 
 def endpoint_state(s: Session, tenant: str, webhook_id: str) -> tuple[bool, datetime | None] | None:
@@ -392,14 +403,19 @@ def rewind(engine: Engine, tenant: str, webhook_id: str, since: datetime, after:
                 first[subject] = min(first.get(subject, sequence), sequence)
         for subject, sequence in first.items():
             progress = s.get(WebhookProgressRow, (tenant, webhook_id, subject))
-            if progress is None:
+            if progress is None:  # a delivery in flight that read no row reads rewinds 0: it loses
                 s.add(
                     WebhookProgressRow(
-                        tenant_id=tenant, webhook_id=webhook_id, subject=subject, last_sequence=sequence - 1
+                        tenant_id=tenant,
+                        webhook_id=webhook_id,
+                        subject=subject,
+                        last_sequence=sequence - 1,
+                        rewinds=1,
                     )
                 )
             else:
                 progress.last_sequence = min(progress.last_sequence, sequence - 1)
+                progress.rewinds += 1
     return Rewound(first, len(rows), rows[-1][3] if more else None)
 
 

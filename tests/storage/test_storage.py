@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from domain.builtins import WEB_ORDER
 from domain.errors import Conflict, NotFound
 from domain.session import Revision, SessionChange, SessionView
-from storage import processes, sessions, tenants
+from storage import events, processes, sessions, tenants, webhooks
 from storage.engine import head_revision, migrate, session_scope
 from storage.tables import ApiKey
 
@@ -132,3 +132,31 @@ def test_list_filters_and_pages(any_engine: Engine) -> None:
     assert total == 2 and {v.id for v in items} == {"p1", "p3"}
     page, total = sessions.list_sessions(any_engine, tenant, limit=2, offset=4)
     assert total == 5 and len(page) == 1
+
+
+def test_a_delivery_read_before_a_recovery_never_moves_the_subject_past_it(any_engine: Engine) -> None:
+    """The race a recovery can meet: an event is read and delivered, `recover` rewinds the subject,
+    then the delivery marks the event handled. The rewind wins, so the events are sent again."""
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    tenants.create_tenant(any_engine, tenant)
+    now = datetime.now(UTC)
+    hook = webhooks.create(any_engine, tenant, "https://receiver.example/h", [], "", now)
+    with session_scope(any_engine) as s:
+        for n in (1, 2):
+            events.append(s, tenant, "order.created", "subj", {"n": n}, now)
+    first = webhooks.pending(any_engine, tenant, hook.id, "subj")
+    assert [e.sequence for e in first.events] == [1, 2] and first.rewinds == 0
+    with session_scope(any_engine) as s:  # the first one delivered, and marked, before any recovery
+        webhooks.mark_handled(s, tenant, hook.id, "subj", 1, first.rewinds)
+    second = webhooks.pending(any_engine, tenant, hook.id, "subj")
+    assert [e.sequence for e in second.events] == [2]
+
+    rewound = webhooks.rewind(any_engine, tenant, hook.id, now - timedelta(minutes=1), 0, 100)
+    assert rewound.first == {"subj": 1}
+    with session_scope(any_engine) as s:  # the delivery of 2, read before the rewind, settles after it
+        webhooks.mark_handled(s, tenant, hook.id, "subj", 2, second.rewinds)
+    again = webhooks.pending(any_engine, tenant, hook.id, "subj")
+    assert [e.sequence for e in again.events] == [1, 2] and again.rewinds == 1
+    with session_scope(any_engine) as s:  # read after the rewind: it counts
+        webhooks.mark_handled(s, tenant, hook.id, "subj", 2, again.rewinds)
+    assert webhooks.pending(any_engine, tenant, hook.id, "subj").events == []

@@ -2,7 +2,8 @@
 logistics
 
 A carrier event that names only its tracking number finds its outbound (or its fulfillment's order)
-through this table. A connector may name the installed adapter that translates its partner's API. Keys
+through this table. A webhook's progress per subject counts its recoveries, so a delivery in flight
+when one rewinds it cannot move it past the rewind. A connector may name the installed adapter that translates its partner's API. Keys
 that held logistics:write get logistics:read, which the outbound reads now need.
 
 Revision ID: 0011
@@ -34,6 +35,7 @@ def _rescope(change) -> None:
 def upgrade() -> None:
     _rescope(lambda s: s + ['logistics:read'] if 'logistics:write' in s and 'logistics:read' not in s else s)
     op.add_column('connectors', sa.Column('adapter', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
+    op.add_column('webhook_progress', sa.Column('rewinds', sa.Integer(), server_default='0', nullable=False))
     op.create_table('shipment_tracking',
     sa.Column('tenant_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('connector_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -51,3 +53,5 @@ def downgrade() -> None:
     op.drop_table('shipment_tracking')
     with op.batch_alter_table('connectors') as batch:
         batch.drop_column('adapter')
+    with op.batch_alter_table('webhook_progress') as batch:
+        batch.drop_column('rewinds')
