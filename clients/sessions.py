@@ -4,7 +4,9 @@ and the ones order activities make to drive a fulfillment's session."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from temporalio import workflow
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -38,21 +40,22 @@ class SessionClient:
         self, tenant: str, session_id: str, update: outbound.ShipmentUpdate
     ) -> SessionView:
         """Give an outbound its shipment; `Conflict` when its status does not take one."""
-        try:
-            return await call(
-                self._outbound(tenant, session_id).execute_update(OutboundWorkflow.set_shipment, update),
-                self._timeout,
-            )
-        except WorkflowNotFound:
-            raise _not_found(session_id) from None
+        return await self._outbound_update(tenant, session_id, OutboundWorkflow.set_shipment, update)
 
     async def resend_pgi(self, tenant: str, session_id: str, actor: str) -> SessionView:
         """Send an outbound's PGI to the WMS again; `Conflict` unless the WMS refused it."""
+        return await self._outbound_update(tenant, session_id, OutboundWorkflow.resend_pgi, actor)
+
+    async def _outbound_update(
+        self,
+        tenant: str,
+        session_id: str,
+        update: workflow.UpdateMethodMultiParam[[OutboundWorkflow, Any], SessionView],
+        arg: Any,
+    ) -> SessionView:
+        handle = self._outbound(tenant, session_id)
         try:
-            return await call(
-                self._outbound(tenant, session_id).execute_update(OutboundWorkflow.resend_pgi, actor),
-                self._timeout,
-            )
+            return await call(handle.execute_update(update, arg), self._timeout)
         except WorkflowNotFound:
             raise _not_found(session_id) from None
 

@@ -18,7 +18,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.faults import Faults
-from sandbox.partner import post_signed, valid_secret
+from sandbox.partner import json_object, post_signed, valid_secret
 
 
 def _answer(body: Any, status: int = 200, replay: bool = False) -> web.Response:
@@ -29,13 +29,22 @@ def _error(message: str, status: int = 400) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    if not await request.read():
-        return {}
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body
+async def _keyed(faults: Faults, request: web.Request) -> tuple[str, dict[str, Any]] | web.Response:
+    """An outbound's request to a partner, after its faults: its `Idempotency-Key` and body (naming a
+    `trackingIdShipper`, with `items`), or the answer that refuses it."""
+    failure = await faults.apply()
+    if failure is not None:
+        return failure
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return _error("Idempotency-Key is required")
+    try:
+        body = await json_object(request)
+        if not isinstance(body.get("trackingIdShipper"), str) or not isinstance(body.get("items"), list):
+            raise ValueError("trackingIdShipper and items are required")
+    except ValueError as e:
+        return _error(f"bad request: {e}")
+    return key, body
 
 
 @dataclass
@@ -53,19 +62,11 @@ class Oms:
 
     async def create(self, request: web.Request) -> web.Response:
         """`POST /oms/outbound-orders`: the outbound, once per key → 201 `{omsOrderId, status}`."""
-        failure = await self.faults.apply()
-        if failure is not None:
-            return failure
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return _error("Idempotency-Key is required")
-        try:
-            body = await _body(request)
-            tid = body["trackingIdShipper"]
-            if not isinstance(tid, str) or not isinstance(body.get("items"), list):
-                raise ValueError("trackingIdShipper and items are required")
-        except (ValueError, KeyError) as e:
-            return _error(f"bad request: {e}")
+        keyed = await _keyed(self.faults, request)
+        if isinstance(keyed, web.Response):
+            return keyed
+        key, body = keyed
+        tid = body["trackingIdShipper"]
         replay = key in self.answers
         self.requests.append({"idempotencyKey": key, "trackingIdShipper": tid, "replay": replay})
         if replay:
@@ -95,7 +96,7 @@ class Oms:
         if not (self.events_url and self.secret):
             return _error("configure eventsUrl and secret first (PUT /oms/config)", 409)
         try:
-            body = await _body(request)
+            body = await json_object(request)
         except ValueError as e:
             return _error(str(e))
         if what == "confirm":
@@ -143,7 +144,7 @@ class Oms:
     async def set_config(self, request: web.Request) -> web.Response:
         """`PUT /oms/config {eventsUrl?, secret?, autoConfirm?, rejectSkus?}`."""
         try:
-            body = await _body(request)
+            body = await json_object(request)
             url, secret = body.get("eventsUrl", self.events_url), body.get("secret", self.secret)
             auto, skus = (
                 body.get("autoConfirm", self.auto_confirm),
@@ -178,18 +179,10 @@ class Wms:
 
     async def pgi(self, request: web.Request) -> web.Response:
         """`POST /wms/pgi`: a goods issue, once per key → 201 `{pgiId, status: ACCEPTED}`."""
-        failure = await self.faults.apply()
-        if failure is not None:
-            return failure
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return _error("Idempotency-Key is required")
-        try:
-            body = await _body(request)
-            if not isinstance(body.get("trackingIdShipper"), str) or not isinstance(body.get("items"), list):
-                raise ValueError("trackingIdShipper and items are required")
-        except ValueError as e:
-            return _error(f"bad request: {e}")
+        keyed = await _keyed(self.faults, request)
+        if isinstance(keyed, web.Response):
+            return keyed
+        key, body = keyed
         replay = key in self.answers
         self.requests.append(
             {"idempotencyKey": key, "trackingIdShipper": body["trackingIdShipper"], "replay": replay}
@@ -209,7 +202,7 @@ class Wms:
     async def set_config(self, request: web.Request) -> web.Response:
         """`PUT /wms/config {refuse?: reason | null}`."""
         try:
-            body = await _body(request)
+            body = await json_object(request)
             refuse = body.get("refuse", self.refuse)
             if refuse is not None and not isinstance(refuse, str):
                 raise ValueError("refuse must be a reason or null")

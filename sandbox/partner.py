@@ -311,7 +311,7 @@ class HttpPartner:
     async def script(self, request: web.Request) -> web.Response:
         """`{path, responses: [{status, body?, headers?, hold?, holdMs?}], holdMs?}`: the next answers."""
         try:
-            body = await _object(request)
+            body = await json_object(request)
             path = _path(body.get("path"))
             responses = body.get("responses")
             if not isinstance(responses, list) or not 1 <= len(responses) <= 1000:
@@ -379,7 +379,7 @@ class HttpPartner:
     async def set_config(self, request: web.Request) -> web.Response:
         """Replace the auth expected of every request (`{}`: none)."""
         try:
-            self.expect = Expect.parse(await _object(request))
+            self.expect = Expect.parse(await json_object(request))
         except ValueError as e:
             return web.json_response({"error": str(e)}, status=400)
         return web.json_response({"auth": self.expect.kind})
@@ -388,7 +388,7 @@ class HttpPartner:
         """Sign an event as the partner would and POST it: `{url, secret, type, reference?, data?,
         messageId?, timestamp?, badSignature?}` → `{status, body, messageId}` (the orchestrator's answer)."""
         try:
-            body = await _object(request)
+            body = await json_object(request)
             url, secret, type_ = body.get("url"), body.get("secret"), body.get("type")
             if not isinstance(url, str) or not url.startswith(("http://", "https://")):
                 raise ValueError("url must be an http(s) URL")
@@ -445,7 +445,7 @@ async def post_signed(
         return reply.status, (await reply.read()).decode(errors="replace")[:EXCERPT]
 
 
-async def _object(request: web.Request) -> dict[str, Any]:
+async def json_object(request: web.Request) -> dict[str, Any]:
     """The request's JSON object; ValueError when it is not one (an empty body is `{}`)."""
     if not await request.read():
         return {}

@@ -203,20 +203,17 @@ class OutboundWorkflow(SessionWorkflow):
                 start_to_close_timeout=timedelta(seconds=15),
                 schedule_to_close_timeout=timedelta(minutes=5),
             )
-            call = PartnerCall(
-                tenant=self._start.tenant,
-                session_id=self._start.session_id,
-                step="shipment.tracking",
-                connector=carrier,
-                method="POST",
-                path="/webhooks",
-                body={
+            call = self._partner_call(
+                "shipment.tracking",
+                carrier,
+                "/webhooks",
+                {
                     "url": tracked.callback_url,
                     "trackingNumber": number,
                     "reference": self._start.reference,
                     "events": [o.STATUS_EVENT],
                 },
-                idempotency_key=f"{self._start.session_id}:tracking:{carrier}:{number}",
+                f"{self._start.session_id}:tracking:{carrier}:{number}",
             )
             await self._call_partner(call, 20)
             outcome = {"carrier": carrier, "trackingNumber": number, "registered": True}
@@ -258,14 +255,11 @@ class OutboundWorkflow(SessionWorkflow):
         sent = self.context["wms"].get("sent", 1)
         wms = self.context["connectors"]["wms"]
         outbound, shipment = self.context["outbound"], self.context.get("shipment") or {}
-        call = PartnerCall(
-            tenant=self._start.tenant,
-            session_id=self._start.session_id,
-            step="GOODS_ISSUED.wms",
-            connector=wms,
-            method="POST",
-            path="/pgi",
-            body={
+        call = self._partner_call(
+            "GOODS_ISSUED.wms",
+            wms,
+            "/pgi",
+            {
                 "outboundId": self._start.session_id,
                 "trackingIdShipper": outbound["trackingIdShipper"],
                 "type": outbound["type"],
@@ -277,7 +271,7 @@ class OutboundWorkflow(SessionWorkflow):
                 "trackingNumber": shipment.get("trackingNumber"),
             },
             # The first PGI's key stays what it was; one sent again after a refusal is a new intent.
-            idempotency_key=f"{self._start.session_id}:pgi" + (f":{sent}" if sent > 1 else ""),
+            f"{self._start.session_id}:pgi" + (f":{sent}" if sent > 1 else ""),
         )
         try:
             result = await self._call_partner(call, 100)
@@ -293,6 +287,19 @@ class OutboundWorkflow(SessionWorkflow):
             "pgiId": body.get("pgiId"),
         }
         await self._system(o.WMS_ACCEPTED, f"partner:{wms}", {"pgiId": body.get("pgiId")})
+
+    def _partner_call(self, step: str, connector: str, path: str, body: Any, key: str) -> PartnerCall:
+        """A POST of the outbound's own (not a step of its definition): one intent, one `key`."""
+        return PartnerCall(
+            tenant=self._start.tenant,
+            session_id=self._start.session_id,
+            step=step,
+            connector=connector,
+            method="POST",
+            path=path,
+            body=body,
+            idempotency_key=key,
+        )
 
     async def _system(self, action: str, actor: str, data: dict[str, Any]) -> None:
         """A change the process makes, when the state still allows it."""

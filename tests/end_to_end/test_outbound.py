@@ -16,6 +16,7 @@ from acme_oms.fake import FakeAcme
 
 from sandbox.app import CARRIERS_PATH, OMS_PATH, RECEIVER_PATH, WMS_PATH, create_app
 from tests.api.test_orders import network, order_state, seed
+from tests.api.test_pricing import ASK
 from tests.support import ApiClient, eventually, loopback
 
 OUT = "/v3/fulfillment/outbound"
@@ -36,6 +37,18 @@ class Partners:
             answer = await r.json(content_type=None)
             assert r.status == status, (method, path, r.status, answer)
             return answer
+
+    async def send_as(self, connector: str, type_: str, data: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """An event signed as the connector's partner signs it (the sandbox's `send`): our answer."""
+        body = {
+            "url": f"{self.api.base}/partners/{self.connectors[connector]['id']}/events",
+            "secret": self.connectors[connector]["inboundSecret"],
+            "type": type_,
+            "data": data,
+            **extra,
+        }
+        sent: dict[str, Any] = await self.sandbox("POST", "/partners/http/send", body)
+        return sent
 
     async def faults(self, partner: str, **faults: Any) -> None:
         await self.sandbox("PUT", f"/faults/{partner}", faults)
@@ -269,29 +282,10 @@ async def test_carrier_events_are_verified_applied_once_and_never_backwards(
                 "data.estimatedDelivery",
             ),
         ):
-            async with http.post(
-                f"{p.url}/partners/http/send",
-                json={
-                    "url": f"{api.base}/partners/{p.connectors['budget']['id']}/events",
-                    "secret": p.connectors["budget"]["inboundSecret"],
-                    "type": "shipment.status",
-                    "data": data,
-                },
-            ) as r:
-                answer = await r.json()
+            answer = await p.send_as("budget", "shipment.status", data)
             assert answer["status"] == 400 and field in answer["body"], (field, answer)
-
-        async with http.post(
-            f"{p.url}/partners/http/send",
-            json={
-                "url": f"{api.base}/partners/{p.connectors['budget']['id']}/events",
-                "secret": p.connectors["budget"]["inboundSecret"],
-                "type": "shipment.status",
-                "data": {"trackingNumber": "B-77", "status": "DLV", "occurredAt": delivered_at},
-                "badSignature": True,
-            },
-        ) as r:
-            assert (await r.json())["status"] == 401
+        data = {"trackingNumber": "B-77", "status": "DLV", "occurredAt": delivered_at}
+        assert (await p.send_as("budget", "shipment.status", data, badSignature=True))["status"] == 401
 
         async def three() -> bool:
             return len([r for r in await p.received() if r["type"] == "shipment.status_changed"]) >= 2
@@ -307,24 +301,15 @@ async def test_carrier_events_are_verified_applied_once_and_never_backwards(
 
 
 async def budget_quote(api: ApiClient) -> str:
-    priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", PRICING)
+    priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", ASK)
     return str(next(q["quoteId"] for q in priced["quotes"] if q["provider"] == "budget"))
-
-
-PRICING = {
-    "origin": {"postcode": "1012", "city": "Amsterdam", "country": "NL"},
-    "destination": {"postcode": "3011", "city": "Rotterdam", "country": "NL"},
-    "weightKg": 1.5,
-    "dimensionsCm": {"length": 30, "width": 20, "height": 10},
-    "serviceType": "STANDARD",
-}
 
 
 async def test_a_carrier_estimate_past_the_promise_fires_shipment_delayed_once(
     api: ApiClient, http: aiohttp.ClientSession
 ) -> None:
     async with partners(api, http) as p:
-        priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", PRICING)
+        priced = await api.ok("POST", "/v3/fulfillment/pricing/domestic", ASK)
         quote = next(q for q in priced["quotes"] if q["provider"] == "swift")
         promised = date.today() + timedelta(days=quote["etaDays"])
         ack = await api.ok("POST", f"{OUT}/oms", outbound_order(quoteId=quote["quoteId"]), 202)
