@@ -28,6 +28,7 @@ from api.routers import (
     orders,
     outbound,
     partners,
+    pickup,
     processes,
     push,
     sessions,
@@ -118,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
         partners,
         logistics,
         outbound,
+        pickup,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)

@@ -17,6 +17,7 @@ def _process(
     flow: str,
     terminal: list[str],
     timers: dict[str, TimerStep] | None = None,
+    pickup: bool = False,
 ) -> ProcessDefinition:
     """Build a definition from lines of `FROM action TO`; states appear in order of first mention."""
     transitions: list[Transition] = []
@@ -32,6 +33,7 @@ def _process(
             type=type_,
             version=1,
             description=description,
+            pickup=pickup,
             states=states,
             initial_state=order[0],
             terminal_states=terminal,
@@ -81,6 +83,7 @@ CLICK_AND_COLLECT = _process(
     """,
     terminal=["COLLECTED", "REJECTED", "CANCELLED", "NOT_COLLECTED"],
     timers={"READY_FOR_PICKUP": TimerStep(after_seconds=3 * DAY, action="expire")},
+    pickup=True,
 )
 
 DIGITAL = _process(

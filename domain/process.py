@@ -110,6 +110,11 @@ class ProcessDefinition(CamelModel):
         "from an installed package (the `fulfillment.processes` entry points), listed here to drive it.",
     )
     description: str = ""
+    pickup: bool = Field(
+        False,
+        description="Its sessions end in a customer's pickup at a location (`context.locationRef`, "
+        "`context.pickupTime`): `calculate_earliest_pickup_time` applies to them.",
+    )
     states: list[StateDef] = Field(min_length=1)
     initial_state: str
     terminal_states: list[str]

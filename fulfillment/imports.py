@@ -21,14 +21,26 @@ def _list(value: str) -> list[str]:
     return [v.strip() for v in value.split("|") if v.strip()]
 
 
+JSON_COLUMNS = ("openingHours", "closedDates", "preparationMinutes")  # a location's JSON-valued columns
+
+
 def _location(row: dict[str, str]) -> dict[str, Any]:
     parsed: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
     for key in ("capabilities", "networkTags"):
         if key in parsed:
             parsed[key] = _list(parsed[key])
-    if "openingHours" in parsed:
-        parsed["openingHours"] = json.loads(parsed["openingHours"])
+    for key in JSON_COLUMNS:
+        if key in parsed:
+            try:
+                parsed[key] = json.loads(parsed[key])
+            except json.JSONDecodeError as e:
+                raise BadJson(key, e.msg) from None
     return parsed
+
+
+class BadJson(ValueError):
+    def __init__(self, column: str, why: str) -> None:
+        super().__init__(f"{column}: not JSON ({why})")
 
 
 KINDS: dict[str, tuple[type[BaseModel], Callable[[dict[str, str]], dict[str, Any]]]] = {
@@ -45,11 +57,11 @@ def load(kind: str, path: Path) -> tuple[list[Any], list[str]]:
         for line, row in enumerate(csv.DictReader(handle), start=2):
             try:
                 rows.append(model.model_validate(prepare(row)))
-            except (ValidationError, json.JSONDecodeError) as e:
+            except (ValidationError, BadJson) as e:
                 if isinstance(e, ValidationError):
                     problems += [f"line {line}, {field_path(x['loc'])}: {x['msg']}" for x in e.errors()]
                 else:
-                    problems.append(f"line {line}, openingHours: not JSON ({e.msg})")
+                    problems.append(f"line {line}, {e}")
     return rows, problems
 
 

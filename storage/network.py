@@ -106,13 +106,16 @@ def inventory(
     tenant: str,
     sku_ref: str | None = None,
     location_ref: str | None = None,
-    limit: int = 1000,
+    limit: int | None = 1000,
     offset: int = 0,
+    skus: list[str] | None = None,
 ) -> list[InventoryPosition]:
     with session_scope(engine) as s:
         query = select(InventoryRow).where(InventoryRow.tenant_id == tenant)
         if sku_ref:
             query = query.where(InventoryRow.sku_ref == sku_ref)
+        if skus is not None:
+            query = query.where(col(InventoryRow.sku_ref).in_(skus))
         if location_ref:
             query = query.where(InventoryRow.location_ref == location_ref)
         query = query.order_by(col(InventoryRow.location_ref), col(InventoryRow.sku_ref))
@@ -127,6 +130,14 @@ def inventory(
             )
             for r in rows
         ]
+
+
+def available(engine: Engine, tenant: str, skus: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Available stock of the SKUs (on hand less reserved and safety stock), by location and SKU."""
+    found: dict[str, dict[str, int]] = {}
+    for p in inventory(engine, tenant, limit=None, skus=sorted(set(skus))):
+        found.setdefault(p.location_ref, {})[p.sku_ref] = p.available
+    return found
 
 
 def all_positions(engine: Engine, tenant: str) -> Iterable[tuple[str, str, int]]:

@@ -134,6 +134,19 @@ def list_sessions(
     return [_view(r) for r in rows], total
 
 
+def open_by_location(engine: Engine, tenant: str, exclude: str | None = None) -> dict[str, int]:
+    """Open (not terminal) sessions per `context.locationRef`: the pickups each location has queued."""
+    ref = SessionRow.context["locationRef"].as_string()
+    with session_scope(engine) as s:
+        rows = s.exec(
+            select(ref, func.count())
+            .where(SessionRow.tenant_id == tenant, ~col(SessionRow.terminal), ref.is_not(None))
+            .where(SessionRow.id != (exclude or ""))
+            .group_by(ref)
+        ).all()
+    return {str(location): int(n) for location, n in rows}
+
+
 SESSION_EVENTS = ("session.created", "session.status_changed")
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, JsonValue, WithJsonSchema, field_validator
+from pydantic import Field, JsonValue, WithJsonSchema, field_validator, model_validator
 
 from domain.model import MAX_INT, CamelModel
 
@@ -41,7 +41,19 @@ class Location(CamelModel):
     opening_hours: dict[str, list[Span]] = Field(
         default_factory=dict,
         json_schema_extra={"propertyNames": {"enum": list(WEEKDAYS)}},
-        description="Per weekday (mon..sun) a list of [open, close] HH:MM; empty: always open.",
+        description="Per weekday (mon..sun) a list of [open, close] HH:MM in `timezone`; empty: always "
+        "open. `closedDates` given here is taken as the field of that name.",
+    )
+    closed_dates: list[date] = Field(
+        default_factory=list, max_length=366, description="Whole days closed (holidays), local dates."
+    )
+    preparation_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Minutes to prepare a pickup, per process type (`*`: any other type).",
+        json_schema_extra={"additionalProperties": {"type": "integer", "minimum": 0, "maximum": 10080}},
+    )
+    pickup_capacity_per_hour: int | None = Field(
+        None, gt=0, le=100_000, description="Pickup sessions handled an hour; null: no queue."
     )
     capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
     daily_capacity: int | None = Field(
@@ -62,6 +74,32 @@ class Location(CamelModel):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _closed_dates_in_hours(cls, value: Any) -> Any:
+        """`openingHours.closedDates` (the shape the seed's clients send) is `closedDates`."""
+        if isinstance(value, dict) and isinstance(value.get("openingHours"), dict):
+            hours = dict(value["openingHours"])
+            if "closedDates" in hours:
+                extra = hours.pop("closedDates")
+                given = value.get("closedDates") or []
+                value = {**value, "openingHours": hours, "closedDates": [*given, *(extra or [])]}
+        return value
+
+    @field_validator("preparation_minutes")
+    @classmethod
+    def _preparation(cls, value: dict[str, int]) -> dict[str, int]:
+        for process, minutes in value.items():
+            if not (process == "*" or re.fullmatch(r"[A-Z][A-Z0-9_]{0,99}", process)):
+                raise ValueError(f"{process!r} is neither a process type nor `*`")
+            if not 0 <= minutes <= 10080:
+                raise ValueError(f"{process}: minutes must be from 0 to 10080 (a week)")
+        return value
+
+    def preparation(self, process_type: str) -> int:
+        """Minutes to prepare a pickup of a session of `process_type` here."""
+        return self.preparation_minutes.get(process_type, self.preparation_minutes.get("*", 0))
 
     @field_validator("opening_hours")
     @classmethod

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,9 @@ from domain.sourcing.model import WEEKDAYS, InventoryPosition, Location
 
 EARTH_KM = 6371.0088
 CAPABILITY_BITS = {"HD": 1, "CC": 2}
+
+
+HoursGroup = tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...], tuple[date, ...]]
 
 
 @dataclass
@@ -31,7 +34,7 @@ class Network:
     lead_hours: np.ndarray
     priority: np.ndarray
     hour_groups: np.ndarray  # group id per location
-    groups: list[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]]]
+    groups: list[HoursGroup]  # (time zone, opening hours, closed dates) shared by locations
     stock: dict[str, np.ndarray] = field(default_factory=dict)  # sku -> available per location
 
     @cached_property
@@ -50,12 +53,13 @@ class Network:
         """From locations and positions (models, or `(location, sku, available)` rows from storage)."""
         refs = [loc.ref for loc in locations]
         index = {ref: i for i, ref in enumerate(refs)}
-        group_of: dict[tuple[str, tuple[tuple[str, tuple[tuple[str, str], ...]], ...]], int] = {}
+        group_of: dict[HoursGroup, int] = {}
         group_ids = []
         for loc in locations:
             key = (
                 loc.timezone,
                 tuple(sorted((d, tuple(map(tuple, s))) for d, s in loc.opening_hours.items())),
+                tuple(sorted(loc.closed_dates)),
             )
             group_ids.append(group_of.setdefault(key, len(group_of)))  # type: ignore[arg-type]
         stock: dict[str, np.ndarray] = {}
@@ -98,11 +102,14 @@ class Network:
     def open_at(self, when: datetime) -> np.ndarray:
         """Which locations are open at `when` in their own time zone (no hours given: always open)."""
         verdict = np.empty(len(self.groups), dtype=bool)
-        for g, (zone, hours) in enumerate(self.groups):
+        for g, (zone, hours, closed) in enumerate(self.groups):
+            local = when.astimezone(ZoneInfo(zone))
+            if local.date() in closed:
+                verdict[g] = False
+                continue
             if not hours:
                 verdict[g] = True
                 continue
-            local = when.astimezone(ZoneInfo(zone))
             spans = dict(hours).get(WEEKDAYS[local.weekday()], ())
             now = local.strftime("%H:%M")
             verdict[g] = any(start <= now < end for start, end in spans)

@@ -40,7 +40,7 @@ def network(rng: np.random.Generator, size: int, kind: str, density: float) -> N
         lead_hours=np.array([2.0, 4.0, 6.0])[types],
         priority=np.zeros(size, dtype=np.int64),
         hour_groups=np.zeros(size, dtype=np.int64),
-        groups=[("UTC", ())],
+        groups=[("UTC", (), ())],
         stock={f"S{j}": stock[:, j].astype(np.int64) for j in range(CATALOGUE)},
     )
 

@@ -277,13 +277,32 @@ async def test_csv_import(api: ApiClient, settings: Any, tmp_path: Path) -> None
     locations = tmp_path / "locations.csv"
     with locations.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["ref", "type", "latitude", "longitude", "capabilities", "leadTimeHours"])
-        writer.writerow(["CSV1", "WAREHOUSE", "-33.9", "151.1", "HD|CC", "6"])
-        writer.writerow(["CSV2", "STORE", "-33.8", "151.0", "CC", "2"])
+        writer.writerow(
+            [
+                "ref",
+                "type",
+                "latitude",
+                "longitude",
+                "capabilities",
+                "leadTimeHours",
+                "closedDates",
+                "preparationMinutes",
+            ]
+        )
+        writer.writerow(["CSV1", "WAREHOUSE", "-33.9", "151.1", "HD|CC", "6", "", ""])
+        writer.writerow(
+            ["CSV2", "STORE", "-33.8", "151.0", "CC", "2", '["2026-12-25"]', '{"CLICK_AND_COLLECT": 20}']
+        )
     env = {"FULFILLMENT_DATABASE_URL": settings.resolved_database_url, "PATH": str(BIN)}
     code, out = await run_cli(env, "import", "locations", str(locations), "--tenant", api.tenant)
     assert code == 0 and "imported 2 locations" in out, out
     assert (await api.ok("GET", "/locations/CSV1"))["capabilities"] == ["HD", "CC"]
+    store = await api.ok("GET", "/locations/CSV2")
+    assert (store["closedDates"], store["preparationMinutes"]) == (["2026-12-25"], {"CLICK_AND_COLLECT": 20})
+    not_json = tmp_path / "bad-locations.csv"
+    not_json.write_text('ref,type,latitude,longitude,closedDates\nCSV3,STORE,1,1,"[2026-12-25"\n')
+    code, out = await run_cli(env, "import", "locations", str(not_json), "--tenant", api.tenant)
+    assert code == 2 and "line 2, closedDates: not JSON" in out, out
 
     broken = tmp_path / "inventory.csv"
     broken.write_text("locationRef,skuRef,onHand\nCSV1,A,3\nCSV1,B,-1\n")

@@ -24,6 +24,7 @@ from tests.support import ApiClient
 # What a write sends, so that the request passes validation and reaches the lookup of the id.
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/sessions/{session_id}/actions"): {"action": "confirm"},
+    ("POST", "/sessions/{session_id}/calculate_earliest_pickup_time"): {},
     ("PATCH", "/webhooks/{webhook_id}"): {"description": "taken over"},
     ("PATCH", "/connectors/{connector_id}"): {"name": "taken-over"},
     ("POST", "/webhooks/{webhook_id}/recover"): {"since": "2026-11-01T00:00:00Z"},
