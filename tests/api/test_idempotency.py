@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from tests.api.test_orders import network, no_grace, order_state, seed
-from tests.support import ApiClient
+from tests.support import ApiClient, eventually
 
 
 async def test_every_create_honours_the_key_even_when_retries_race(api: ApiClient) -> None:
@@ -28,6 +28,11 @@ async def test_every_create_honours_the_key_even_when_retries_race(api: ApiClien
         assert again.headers.get("Idempotent-Replayed") == "true"
         other = await api.call("POST", path, other_body, key)
         assert other.status == 422 and other.body["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    # Lists read the read model, which the order's workflow writes in its first task: wait for it.
+    async def listed() -> bool:
+        return bool((await api.ok("GET", "/api/orders?tenantOrderId=IDEM-1"))["total"] >= 1)
+
+    await eventually(listed, what="the order in the read model")
     assert (await api.ok("GET", "/api/orders?tenantOrderId=IDEM-1"))["total"] == 1
     assert len(await api.ok("GET", "/webhooks")) == 1
 
