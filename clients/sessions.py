@@ -148,7 +148,7 @@ class SessionClient:
 
 def _workflow(definition: ProcessDefinition) -> type[SessionWorkflow]:
     """The workflow a session of `definition` runs: the interpreter, or a process written in Python."""
-    if definition.type == outbound.PROCESS_TYPE:
+    if definition.type == outbound.PROCESS_TYPE and definition.kind == "code":
         return OutboundWorkflow
     if definition.kind == "code":
         process = code_processes().get(definition.type)

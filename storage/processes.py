@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
+from domain import outbound
 from domain.builtins import BUILTINS
 from domain.errors import Conflict, DomainError, FieldError, NotFound
 from domain.process import ProcessDefinition, validate_definition
@@ -18,6 +19,8 @@ from storage.engine import session_scope
 from storage.tables import ProcessDefinitionRow
 
 EMPTY: Mapping[str, ProcessDefinition] = MappingProxyType({})
+# Process types the orchestrator's own APIs start, with their own workflows: not a tenant's to register.
+RESERVED = {outbound.PROCESS_TYPE: "outbound orders, /v3/fulfillment/outbound"}
 
 
 def register(
@@ -32,6 +35,12 @@ def register(
         )
     if definition.type in code:
         raise Conflict.one("CODE_PROCESS", f"{definition.type} is a process written in Python", "type")
+    if definition.type in RESERVED:
+        raise Conflict.one(
+            "RESERVED_TYPE",
+            f"{definition.type} is the orchestrator's own ({RESERVED[definition.type]})",
+            "type",
+        )
     for _ in range(5):  # two registrations racing for one version: the loser takes the next
         with session_scope(engine) as s:
             current = s.exec(

@@ -28,6 +28,7 @@ async def test_every_create_honours_the_key_even_when_retries_race(api: ApiClien
         assert again.headers.get("Idempotent-Replayed") == "true"
         other = await api.call("POST", path, other_body, key)
         assert other.status == 422 and other.body["errors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
     # Lists read the read model, which the order's workflow writes in its first task: wait for it.
     async def listed() -> bool:
         return bool((await api.ok("GET", "/api/orders?tenantOrderId=IDEM-1"))["total"] >= 1)

@@ -440,6 +440,16 @@ async def test_the_tracking_id_is_the_key_and_partners_must_exist(
             assert missing_one.status == 404 and missing_one.body["errors"][0]["code"] == "OUTBOUND_NOT_FOUND"
         session = await api.new_session()
         assert (await api.get(f"{OUT}/{session['id']}")).status == 404  # a session, not an outbound
+        mimic = {
+            "type": "OUTBOUND",
+            "states": [{"name": "A"}, {"name": "B"}],
+            "initialState": "A",
+            "terminalStates": ["B"],
+            "transitions": [{"from": "A", "action": "go", "to": "B"}],
+        }
+        taken = await api.post("/processes", mimic)
+        assert taken.status == 409 and taken.body["errors"][0]["code"] == "RESERVED_TYPE"
+        assert (await api.post("/sessions", {"processType": "OUTBOUND", "cartId": "c"})).status == 404
 
 
 async def test_a_fulfillments_shipment_is_tracked_at_its_carrier_and_delivers_the_order(
