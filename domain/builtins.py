@@ -17,9 +17,10 @@ def _process(
     flow: str,
     terminal: list[str],
     timers: dict[str, TimerStep] | None = None,
-    pickup: bool = False,
+    prepared: list[str] | None = None,
 ) -> ProcessDefinition:
-    """Build a definition from lines of `FROM action TO`; states appear in order of first mention."""
+    """Build a definition from lines of `FROM action TO`; states appear in order of first mention.
+    `prepared`: a pickup process's states in which the order is ready (None: no pickup)."""
     transitions: list[Transition] = []
     order: list[str] = []
     for line in flow.strip().splitlines():
@@ -33,7 +34,8 @@ def _process(
             type=type_,
             version=1,
             description=description,
-            pickup=pickup,
+            pickup=prepared is not None,
+            prepared_states=prepared or [],
             states=states,
             initial_state=order[0],
             terminal_states=terminal,
@@ -83,7 +85,7 @@ CLICK_AND_COLLECT = _process(
     """,
     terminal=["COLLECTED", "REJECTED", "CANCELLED", "NOT_COLLECTED"],
     timers={"READY_FOR_PICKUP": TimerStep(after_seconds=3 * DAY, action="expire")},
-    pickup=True,
+    prepared=["READY_FOR_PICKUP"],
 )
 
 DIGITAL = _process(

@@ -1,16 +1,18 @@
 """The earliest time a customer can pick an order up at a location (`calculate_earliest_pickup_time`).
 
-Ready = now + the stock's lead (none when the location has every item; else the lead time of the
-nearest-in-time location that has them all, a transfer) + the location's preparation time for the
-process + the queue (open pickups ahead of this one against the location's hourly capacity). A
-ready time outside the opening hours moves to the next opening, in the location's own time zone:
-across lunch breaks, weekends, closed dates and daylight-saving changes. Pure: the clock is given.
+The goods arrive after the stock's lead (none when the location has every item; else a transfer
+from the location that can send them soonest: its lead time and the trip). Then the location works
+off the pickups queued ahead (its open pickup sessions not yet prepared, against its hourly
+capacity) and prepares this one: store time, counted only while the location is open, in its own
+time zone, across lunch breaks, weekends, closed dates and daylight-saving changes. Pure: the clock,
+the stock and the queue are given.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -72,24 +74,57 @@ class NoPickup(Exception):
         self.code, self.field = code, field
 
 
-def next_opening(location: Location, ready: datetime) -> tuple[datetime, tuple[datetime, datetime] | None]:
-    """The first moment at or after `ready` the location is open, and the window it falls in (None
-    for a location with no hours: always open, but for its closed dates)."""
+class Transfer(CamelModel):
+    """A location that can send every item to the pickup location, and how long that takes."""
+
+    location_ref: str
+    hours: float
+
+
+def windows(location: Location, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The location's opening windows from `after` on (the first one cut to start there), in its
+    time zone; a location without hours is open all day but on its closed dates."""
     zone = ZoneInfo(location.timezone)
-    local = ready.astimezone(zone)
+    local = after.astimezone(zone)
     closed = set(location.closed_dates)
     for offset in range(HORIZON_DAYS + 1):
         day = local.date() + timedelta(days=offset)
         if day in closed:
             continue
         if not location.opening_hours:
-            start = local if offset == 0 else _at(day, time(0, 0), zone)
-            return start, None
+            yield max(local, _at(day, time(0, 0), zone)), _at(day + timedelta(days=1), time(0, 0), zone)
+            continue
         for opens, closes in sorted(location.opening_hours.get(WEEKDAYS[day.weekday()], [])):
-            window = (_at(day, _hhmm(opens), zone), _at(day, _hhmm(closes), zone))
-            if local < window[1]:
-                return max(local, window[0]), window
-    raise NoPickup("NO_OPENING", f"{location.ref} opens on no day in the next {HORIZON_DAYS}", "locationRef")
+            start, end = _at(day, _hhmm(opens), zone), _at(day, _hhmm(closes), zone)
+            if local < end:
+                yield max(local, start), end
+
+
+def ready_at(
+    location: Location, arrive: datetime, work_minutes: int
+) -> tuple[datetime, tuple[datetime, datetime] | None]:
+    """When `work_minutes` of store time, starting once the goods are there, are done and the
+    location is open to hand the order over, and the opening window that falls in."""
+    left = timedelta(minutes=work_minutes)
+    for start, end in windows(location, arrive):
+        if start + left < end:
+            done = start + left
+            return done, (None if not location.opening_hours else (_window_start(location, done), end))
+        left -= end - start
+    raise NoPickup(
+        "NO_OPENING", f"{location.ref} is not open long enough in the next {HORIZON_DAYS} days", "locationRef"
+    )
+
+
+def _window_start(location: Location, at: datetime) -> datetime:
+    """The start of the opening window `at` is in (for the answer's `openingWindow`)."""
+    zone = ZoneInfo(location.timezone)
+    local = at.astimezone(zone)
+    for opens, closes in location.opening_hours.get(WEEKDAYS[local.weekday()], []):
+        start, end = _at(local.date(), _hhmm(opens), zone), _at(local.date(), _hhmm(closes), zone)
+        if start <= local < end:
+            return start
+    return local
 
 
 def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:
@@ -103,8 +138,16 @@ def _hhmm(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
+def needed(items: Sequence[PickupItem]) -> Counter[str]:
+    """Units per SKU (the same SKU on several lines adds up)."""
+    total: Counter[str] = Counter()
+    for i in items:
+        total[i.sku] += i.quantity
+    return total
+
+
 def has_all(stock: Mapping[str, int], items: Sequence[PickupItem]) -> bool:
-    return all(stock.get(i.sku, 0) >= i.quantity for i in items)
+    return all(stock.get(sku, 0) >= quantity for sku, quantity in needed(items).items())
 
 
 def earliest(
@@ -112,25 +155,26 @@ def earliest(
     process_type: str,
     items: Sequence[PickupItem],
     now: datetime,
-    stock: Mapping[str, Mapping[str, int]],  # location -> sku -> available
-    others: Sequence[Location],
+    here: Mapping[str, int],  # available stock at the location, by SKU
+    transfers: Sequence[Transfer],  # the locations that could send every item instead
     queued: int,
 ) -> tuple[datetime, Basis]:
     """The earliest pickup at `location` and how it came about; NoPickup when nothing has the items."""
-    if has_all(stock.get(location.ref, {}), items):
+    if has_all(here, items):
         kind, source, lead = "AVAILABLE", None, 0
+    elif transfers:
+        best = min(transfers, key=lambda t: (t.hours, t.location_ref))
+        kind, source, lead = "TRANSFER", best.location_ref, math.ceil(best.hours * 60)
     else:
-        sources = [o for o in others if o.ref != location.ref and has_all(stock.get(o.ref, {}), items)]
-        if not sources:
-            skus = ", ".join(i.sku for i in items)
-            raise NoPickup("NO_STOCK", f"no location has all of {skus} to pick up at {location.ref}", "items")
-        best = min(sources, key=lambda o: (o.lead_time_hours, o.ref))
-        kind, source, lead = "TRANSFER", best.ref, round(best.lead_time_hours * 60)
+        skus = ", ".join(sorted(needed(items)))
+        raise NoPickup("NO_STOCK", f"no location has all of {skus} to pick up at {location.ref}", "items")
     preparation = location.preparation(process_type)
     capacity = location.pickup_capacity_per_hour
     queue = math.ceil(queued * 60 / capacity) if capacity else 0
-    ready = now + timedelta(minutes=lead + preparation + queue)
-    at, window = next_opening(location, ready)
+    start = now.replace(second=0, microsecond=0) + (
+        timedelta(minutes=1) if now.second or now.microsecond else timedelta()
+    )
+    at, window = ready_at(location, start + timedelta(minutes=lead), preparation + queue)
     basis = Basis(
         stock=kind,
         transfer_from=source,

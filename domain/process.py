@@ -112,8 +112,13 @@ class ProcessDefinition(CamelModel):
     description: str = ""
     pickup: bool = Field(
         False,
-        description="Its sessions end in a customer's pickup at a location (`context.locationRef`, "
-        "`context.pickupTime`): `calculate_earliest_pickup_time` applies to them.",
+        description="Its sessions end in a customer's pickup at a location (`context.locationRef`): "
+        "`calculate_earliest_pickup_time` applies to them, and they queue at that location.",
+    )
+    prepared_states: list[str] = Field(
+        default_factory=list,
+        description="A pickup process's states in which the order is prepared: its sessions there no "
+        "longer queue at the location.",
     )
     states: list[StateDef] = Field(min_length=1)
     initial_state: str
@@ -226,6 +231,15 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
         err("UNKNOWN_STATE", f"initial state {d.initial_state!r} is not a defined state", "initialState")
     if not d.terminal_states:
         err("NO_TERMINAL_STATE", "a process needs at least one terminal state", "terminalStates")
+    for i, name in enumerate(d.prepared_states):
+        if name not in names:
+            err("UNKNOWN_STATE", f"prepared state {name!r} is not a defined state", f"preparedStates[{i}]")
+        elif not d.pickup:
+            err(
+                "NOT_A_PICKUP",
+                "only a pickup process (`pickup: true`) has prepared states",
+                f"preparedStates[{i}]",
+            )
     for i, name in enumerate(d.terminal_states):
         if name not in names:
             err("UNKNOWN_STATE", f"terminal state {name!r} is not a defined state", f"terminalStates[{i}]")

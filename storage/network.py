@@ -88,6 +88,14 @@ def locations(engine: Engine, tenant: str, limit: int | None = None, offset: int
         return [Location.model_validate(row.body) for row in s.exec(query)]
 
 
+def locations_named(engine: Engine, tenant: str, refs: Iterable[str]) -> dict[str, Location]:
+    """The named locations (those that exist), by ref."""
+    with session_scope(engine) as s:
+        named = col(LocationRow.ref).in_(sorted(set(refs)))
+        rows = s.exec(select(LocationRow).where(LocationRow.tenant_id == tenant, named)).all()
+    return {r.ref: Location.model_validate(r.body) for r in rows}
+
+
 def has_location(engine: Engine, tenant: str, ref: str) -> bool:
     with session_scope(engine) as s:
         return s.get(LocationRow, (tenant, ref)) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func
@@ -134,17 +135,20 @@ def list_sessions(
     return [_view(r) for r in rows], total
 
 
-def open_by_location(engine: Engine, tenant: str, exclude: str | None = None) -> dict[str, int]:
-    """Open (not terminal) sessions per `context.locationRef`: the pickups each location has queued."""
+def open_at_locations(
+    engine: Engine, tenant: str, types: Sequence[str], exclude: str | None = None
+) -> dict[tuple[str, str, str], int]:
+    """Open (not terminal) sessions of the process `types` that name a `context.locationRef`,
+    counted by (location, process type, status): what each location has queued."""
     ref = SessionRow.context["locationRef"].as_string()
     with session_scope(engine) as s:
         rows = s.exec(
-            select(ref, func.count())
+            select(ref, SessionRow.process_type, SessionRow.status, func.count())
             .where(SessionRow.tenant_id == tenant, ~col(SessionRow.terminal), ref.is_not(None))
-            .where(SessionRow.id != (exclude or ""))
-            .group_by(ref)
+            .where(col(SessionRow.process_type).in_(types), SessionRow.id != (exclude or ""))
+            .group_by(ref, SessionRow.process_type, SessionRow.status)
         ).all()
-    return {str(location): int(n) for location, n in rows}
+    return {(str(location), str(type_), str(status)): int(n) for location, type_, status, n in rows}
 
 
 SESSION_EVENTS = ("session.created", "session.status_changed")

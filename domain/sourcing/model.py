@@ -47,13 +47,13 @@ class Location(CamelModel):
     closed_dates: list[date] = Field(
         default_factory=list, max_length=366, description="Whole days closed (holidays), local dates."
     )
-    preparation_minutes: dict[str, int] = Field(
+    preparation_minutes: dict[str, Annotated[int, Field(strict=True)]] = Field(
         default_factory=dict,
         description="Minutes to prepare a pickup, per process type (`*`: any other type).",
         json_schema_extra={"additionalProperties": {"type": "integer", "minimum": 0, "maximum": 10080}},
     )
     pickup_capacity_per_hour: int | None = Field(
-        None, gt=0, le=100_000, description="Pickup sessions handled an hour; null: no queue."
+        None, gt=0, le=100_000, strict=True, description="Pickup sessions handled an hour; null: no queue."
     )
     capabilities: list[OrderType] = Field(default_factory=lambda: list[OrderType](["HD"]))
     daily_capacity: int | None = Field(
@@ -82,9 +82,11 @@ class Location(CamelModel):
         if isinstance(value, dict) and isinstance(value.get("openingHours"), dict):
             hours = dict(value["openingHours"])
             if "closedDates" in hours:
-                extra = hours.pop("closedDates")
-                given = value.get("closedDates") or []
-                value = {**value, "openingHours": hours, "closedDates": [*given, *(extra or [])]}
+                inner, outer = hours.pop("closedDates"), value.get("closedDates")
+                if outer is not None and not (isinstance(inner, list) and isinstance(outer, list)):
+                    raise ValueError("closedDates: give them once, as a list of dates")
+                merged = inner if outer is None else [*outer, *inner]
+                value = {**value, "openingHours": hours, "closedDates": merged}
         return value
 
     @field_validator("preparation_minutes")

@@ -47,16 +47,19 @@ async def test_the_earliest_pickup_counts_preparation_the_queue_and_the_opening_
     location = await api.ok("GET", "/locations/STORE-AMS")
     assert location["closedDates"] == ["2026-12-25"] and "closedDates" not in location["openingHours"]
     mine = await pickup_session(api)
-    for _ in range(2):  # two pickups ahead of it at STORE-AMS, two an hour: 60 minutes
-        await pickup_session(api)
+    ahead = [await pickup_session(api) for _ in range(3)]  # three pickups at STORE-AMS, two an hour
+    for action in ("confirm", "pick", "mark_ready"):  # one of them is prepared: it no longer queues
+        await api.act(ahead[0], action)
+    await api.new_session("WEB_ORDER", cart_id="cart-web", context={"locationRef": "STORE-AMS"})  # no pickup
 
     async def recorded() -> bool:
         listed = await api.ok("GET", "/sessions?processType=CLICK_AND_COLLECT")
-        return bool(listed["total"] == 3)
+        prepared = await api.ok("GET", "/sessions?status=READY_FOR_PICKUP")
+        return bool(listed["total"] == 4 and prepared["total"] == 1)
 
-    await eventually(recorded, what="the three sessions in the read model")
+    await eventually(recorded, what="the sessions in the read model")
     answer = await api.ok("POST", CALC.format(mine), {"at": "2026-12-01T07:00:00+01:00"})
-    assert answer["earliestPickupTime"] == "2026-12-01T08:30:00+01:00"  # 07:00 + 30 + 60 min, open at 8
+    assert answer["earliestPickupTime"] == "2026-12-01T09:30:00+01:00"  # 60 + 30 min of store time from 8
     assert answer["locationRef"] == "STORE-AMS"
     assert answer["basis"] == {
         "stock": "AVAILABLE",
@@ -73,19 +76,26 @@ async def test_the_earliest_pickup_counts_preparation_the_queue_and_the_opening_
     )
 
     friday = await api.ok("POST", CALC.format(mine), {"at": "2026-12-24T19:45:00+01:00"})
-    assert friday["earliestPickupTime"] == "2026-12-28T08:00:00+01:00"  # the 25th closed, then the weekend
+    assert friday["earliestPickupTime"] == "2026-12-28T09:15:00+01:00"  # 15 min, the 25th closed, 75 min
 
 
-async def test_a_pickup_without_the_stock_there_waits_for_a_transfer(api: ApiClient) -> None:
+async def test_a_pickup_without_the_stock_there_waits_for_a_transfer_when_the_profile_allows(
+    api: ApiClient,
+) -> None:
     await network(api)
     sid = await pickup_session(api, quantity=10)
-    answer = await api.ok("POST", CALC.format(sid), {"at": "2026-12-01T08:00:00+01:00"})
-    assert (answer["basis"]["stock"], answer["basis"]["transferFrom"], answer["basis"]["leadMinutes"]) == (
-        "TRANSFER",
-        "WH",
-        240,
-    )
-    assert answer["earliestPickupTime"] == "2026-12-01T13:00:00+01:00"  # 12:30 is the lunch break
+    at = {"at": "2026-12-01T08:00:00+01:00"}
+    off = await api.post(CALC.format(sid), at)
+    assert off.status == 409 and off.body["errors"][0]["code"] == "NO_STOCK"  # transfers are off
+    profile = await api.ok("GET", "/sourcing/profile")
+    await api.ok("PUT", "/sourcing/profile", {**profile, "allowTransfers": True})
+    answer = await api.ok("POST", CALC.format(sid), at)
+    basis = answer["basis"]
+    assert (basis["stock"], basis["transferFrom"]) == ("TRANSFER", "WH")
+    assert 240 + 40 <= basis["leadMinutes"] <= 240 + 45  # 4 h to dispatch, ~42 km at 60 km/h
+    assert answer["earliestPickupTime"] == "2026-12-01T13:30:00+01:00"  # there in the lunch break
+    not_here = await api.post(CALC.format(sid), {**at, "locationRef": "WH"})
+    assert not_here.status == 409 and not_here.body["errors"][0]["code"] == "NOT_A_PICKUP_LOCATION"
     other = await api.ok(
         "POST",
         CALC.format(sid),
