@@ -164,10 +164,17 @@ class OutboundWorkflow(SessionWorkflow):
             )
 
     def _set_shipment(self, update: o.ShipmentUpdate) -> None:
-        """A new shipment in the context (what the change records), and its tracking registered."""
+        """A new shipment in the context (what the change records), and its tracking registered. Without
+        a quote of its own it keeps the promise made for that carrier: the replaced shipment's, else
+        the outbound's."""
         promise = update.promise
+        before = self.context.get("shipment") or {}
         kept = self.context.get("promise")
-        if promise is None and kept and kept["provider"] == update.carrier:
+        if promise is None and before.get("quoteId") and before["carrier"] == update.carrier:
+            promise = o.Promise(
+                quote_id=before["quoteId"], provider=before["carrier"], promised_by=before["promisedBy"]
+            )
+        elif promise is None and kept and kept["provider"] == update.carrier:
             promise = o.Promise.model_validate(kept)
         self.context["shipment"] = {
             "carrier": update.carrier,

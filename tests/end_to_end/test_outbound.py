@@ -319,11 +319,16 @@ async def test_a_carrier_estimate_past_the_promise_fires_shipment_delayed_once(
         promised = date.today() + timedelta(days=quote["etaDays"])
         ack = await api.ok("POST", f"{OUT}/oms", outbound_order(quoteId=quote["quoteId"]), 202)
         await p.status_is(ack["id"], "CONFIRMED")
+        again = await api.ok("POST", "/v3/fulfillment/pricing/domestic", ASK)  # booked on a newer quote
+        newer = next(q["quoteId"] for q in again["quotes"] if q["provider"] == "swift")
+        booked = {"carrier": "swift", "trackingNumber": "S-0", "quoteId": newer}
+        assert (await api.ok("PUT", f"{OUT}/{ack['id']}/shipment", booked))["shipment"]["quoteId"] == newer
         set_ = await api.ok(
             "PUT", f"{OUT}/{ack['id']}/shipment", {"carrier": "swift", "trackingNumber": "S-1"}
         )
+        assert set_["shipment"]["trackingNumber"] == "S-1"  # replaced: it keeps the promise it was booked on
         assert set_["shipment"]["promisedBy"] == promised.isoformat()
-        assert set_["shipment"]["quoteId"] == quote["quoteId"]
+        assert set_["shipment"]["quoteId"] == newer
         await p.sandbox("POST", f"{OMS_PATH}/outbound/{ack['trackingIdShipper']}/pgi", {})
         await p.until(ack["id"], "tracking at swift", lambda o: o["shipment"]["trackingRegistered"])
 
