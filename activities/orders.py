@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy.engine import Engine
@@ -21,6 +22,7 @@ from domain.orders import (
     Routed,
     RouteRequest,
     SessionMove,
+    StockSettlement,
     Variant,
     destination,
 )
@@ -28,8 +30,10 @@ from domain.process import path_to
 from domain.session import ActionRequest, SessionStart, SessionView
 from domain.sourcing.engine import source
 from domain.sourcing.model import Line, SourcingRequest
-from storage import network, orders
+from domain.sourcing.network import Network
+from storage import network, orders, reservations
 from storage.network import NetworkCache
+from storage.reservations import Hold, Shortage
 
 log = structlog.get_logger(__name__)
 PROCESS_FOR = {"HD": "WEB_ORDER", "CC": "CLICK_AND_COLLECT"}
@@ -42,12 +46,17 @@ SESSION_TARGETS = {
 }
 
 
+SHORTAGE_RETRIES = 5  # plans made again when a concurrent routing took the stock first
+
+
 def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
-    """Plan the order's fulfillments with the sourcing engine: one per location of the best plan."""
+    """Plan the order's fulfillments with the sourcing engine (one per location of the best plan) on
+    the order's SKUs' current stock, and reserve them: a plan whose stock another order took meanwhile
+    is made again. A retried routing finds its reservations and answers the same plan."""
     order = request.order
-    kind, pickup, latitude, longitude = destination(order.delivery_preferences, order.consumer)
-    net = cache.get(order.tenant)
-    if pickup is not None and pickup not in net.index:  # the location went away after the order came in
+    kind, pickup, _, _ = destination(order.delivery_preferences, order.consumer)
+    base = cache.get(order.tenant)
+    if pickup is not None and pickup not in base.index:  # the location went away after the order came in
         message = f"no pickup location {pickup!r}"
         raise DomainError.one("UNKNOWN_LOCATION", message, "deliveryPreferences.collect.locationRef")
     lines = [
@@ -55,6 +64,72 @@ def route(engine: Engine, cache: NetworkCache, request: RouteRequest) -> Routed:
         for i in order.order_line_items
         if i.quantity
     ]
+    before = _reserved_before(engine, request, kind)
+    if before is not None:
+        return before
+    skus = sorted({line.sku_ref for line in lines})
+    for _ in range(SHORTAGE_RETRIES):
+        routed = _plan(
+            engine, base.with_stock(network.available(engine, order.tenant, skus), skus), request, lines
+        )
+        holds = [
+            Hold(owner_id=f.id, location_ref=f.location_ref, sku_ref=v.variant, quantity=v.quantity)
+            for f in routed.fulfillments
+            for v in f.variants
+        ]
+        try:
+            reservations.reserve(engine, order.tenant, order.id, holds, datetime.now(UTC))
+        except Shortage:
+            continue
+        return routed
+    raise ApplicationError(f"the stock kept being taken by other orders ({SHORTAGE_RETRIES} plans)")
+
+
+def _reserved_before(engine: Engine, request: RouteRequest, kind: str) -> Routed | None:
+    """The plan an earlier try of this routing reserved (its activity retried after the commit), from
+    its reservations: the same fulfillments, never a second set."""
+    order = request.order
+    rows = [
+        r
+        for r in reservations.of_order(engine, order.tenant, order.id)
+        if r.owner_id == ids.fulfillment_id(order.id, request.generation, r.location_ref)
+    ]
+    if not rows:
+        return None
+    by_location: dict[str, list[Variant]] = {}
+    for r in rows:
+        by_location.setdefault(r.location_ref, []).append(Variant(variant=r.sku_ref, quantity=r.quantity))
+    fulfillments = [
+        Fulfillment(
+            id=ids.fulfillment_id(order.id, request.generation, ref),
+            order_id=order.id,
+            location_ref=ref,
+            variants=variants,
+            session_id=ids.fulfillment_session_id(ids.fulfillment_id(order.id, request.generation, ref)),
+            process_type=PROCESS_FOR[kind],
+        )
+        for ref, variants in sorted(by_location.items())
+    ]
+    routed = {v.variant: 0 for f in fulfillments for v in f.variants}
+    for f in fulfillments:
+        for v in f.variants:
+            routed[v.variant] += v.quantity
+    unfulfilled = [
+        {
+            "variant": i.article.tenant_article_id,
+            "quantity": left,
+            "reasonCode": "NO_STOCK",
+            "reason": "not enough stock",
+        }
+        for i in order.order_line_items
+        if (left := i.quantity - routed.get(i.article.tenant_article_id, 0)) > 0
+    ]
+    return Routed(fulfillments=fulfillments, unfulfilled=unfulfilled)
+
+
+def _plan(engine: Engine, net: Network, request: RouteRequest, lines: list[Line]) -> Routed:
+    order = request.order
+    kind, pickup, latitude, longitude = destination(order.delivery_preferences, order.consumer)
     sourcing = SourcingRequest(
         order_type=kind,
         lines=lines,
@@ -95,6 +170,18 @@ class OrderActivities:
         written = await asyncio.to_thread(orders.record, self._engine, change)
         for event in written:  # published on every try: a retry must still wake the webhooks
             await self._publisher.publish(event)
+
+    @activity.defn(name="settle_reservations")
+    async def settle_reservations(self, settlement: StockSettlement) -> int:
+        """End the fulfillments' reservations (once: a retry finds them gone); the units handled."""
+        return await asyncio.to_thread(
+            reservations.settle,
+            self._engine,
+            settlement.tenant,
+            settlement.fulfillment_ids,
+            settlement.consumed,
+            settlement.shipped,
+        )
 
     @activity.defn(name="route_order")
     async def route_order(self, request: RouteRequest) -> Routed:

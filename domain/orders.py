@@ -240,6 +240,15 @@ class OrderAction(CamelModel):
     user: str
 
 
+class StockSettlement(CamelModel):
+    """Fulfillments' reservations ended: consumed (the goods left) or released (cancelled, re-routed)."""
+
+    tenant: str
+    fulfillment_ids: list[str]
+    consumed: bool
+    shipped: dict[str, int] = Field(default_factory=dict)  # consumed: units per SKU that left (else all)
+
+
 class CarrierEvent(CamelModel):
     """A carrier's `shipment.status` for a shipment of one of the order's fulfillments."""
 

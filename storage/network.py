@@ -27,7 +27,12 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys
     insert = dialect_insert(conn)
     for start in range(0, len(rows), BATCH):
         statement = insert(table).values(list(rows[start : start + BATCH]))
-        updates = {c.name: statement.excluded[c.name] for c in table.columns if c.name not in keys}
+        given = set(rows[start])  # a column the rows leave out keeps its value (an inventory's commitments)
+        updates = {
+            c.name: statement.excluded[c.name]
+            for c in table.columns
+            if c.name in given and c.name not in keys
+        }
         conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
 
 
@@ -128,16 +133,19 @@ def inventory(
             query = query.where(InventoryRow.location_ref == location_ref)
         query = query.order_by(col(InventoryRow.location_ref), col(InventoryRow.sku_ref))
         rows = s.exec(query.offset(offset).limit(limit))
-        return [
-            InventoryPosition(
-                location_ref=r.location_ref,
-                sku_ref=r.sku_ref,
-                on_hand=r.on_hand,
-                reserved=r.reserved,
-                safety_stock=r.safety_stock,
-            )
-            for r in rows
-        ]
+        return [shown(r) for r in rows]
+
+
+def shown(row: InventoryRow) -> InventoryPosition:
+    """A position as the API shows it: `reserved` counts the orchestrator's reservations too."""
+    return InventoryPosition(
+        location_ref=row.location_ref,
+        sku_ref=row.sku_ref,
+        on_hand=row.on_hand,
+        reserved=row.reserved + row.committed,
+        safety_stock=row.safety_stock,
+        reserved_by_orders=row.committed,
+    )
 
 
 def available(engine: Engine, tenant: str, skus: Iterable[str]) -> dict[str, dict[str, int]]:
@@ -151,11 +159,18 @@ def available(engine: Engine, tenant: str, skus: Iterable[str]) -> dict[str, dic
 def all_positions(engine: Engine, tenant: str) -> Iterable[tuple[str, str, int]]:
     """(location, sku, available) for every position: what a network snapshot is built from."""
     table = InventoryRow.__table__  # type: ignore[attr-defined]
-    columns = (table.c.location_ref, table.c.sku_ref, table.c.on_hand, table.c.reserved, table.c.safety_stock)
+    columns = (
+        table.c.location_ref,
+        table.c.sku_ref,
+        table.c.on_hand,
+        table.c.reserved,
+        table.c.safety_stock,
+        table.c.committed,
+    )
     query = table.select().with_only_columns(*columns).where(table.c.tenant_id == tenant)
     with engine.connect() as conn:
-        for ref, sku, on_hand, reserved, safety in conn.execute(query):
-            yield ref, sku, max(on_hand - reserved - safety, 0)
+        for ref, sku, on_hand, reserved, safety, committed in conn.execute(query):
+            yield ref, sku, max(on_hand - reserved - safety - committed, 0)
 
 
 def profile(engine: Engine, tenant: str) -> SourcingProfile:

@@ -216,8 +216,9 @@ class InventoryRow(SQLModel, table=True):
     location_ref: str = Field(primary_key=True, max_length=100)
     sku_ref: str = Field(primary_key=True, max_length=100)
     on_hand: int
-    reserved: int
+    reserved: int  # reserved outside the orchestrator (what PUT /inventory says)
     safety_stock: int
+    committed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # this tenant's reservations
     updated_at: datetime
 
 
@@ -386,4 +387,24 @@ class TrackingRow(SQLModel, table=True):
     session_id: str = Field(max_length=64)
     order_id: str | None = Field(None, max_length=64)  # a fulfillment's shipment: its order takes the events
     fulfillment_id: str | None = Field(None, max_length=64)
+    created_at: datetime
+
+
+class ReservationRow(SQLModel, table=True):
+    """Stock a routed fulfillment holds at a location, until it ships (consumed) or is cancelled or
+    routed again (released): the rows that explain an inventory position's `committed`."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (
+        Index("ix_reservations_position", "tenant_id", "location_ref", "sku_ref"),
+        Index("ix_reservations_owner", "tenant_id", "owner_id"),
+    )
+    id: str = Field(primary_key=True, max_length=64)  # derived from owner, location and SKU
+    tenant_id: str = Field(max_length=64)
+    location_ref: str = Field(max_length=100)
+    sku_ref: str = Field(max_length=100)
+    quantity: int
+    owner_kind: str = Field(max_length=20)  # `fulfillment`
+    owner_id: str = Field(max_length=64)
+    order_id: str | None = Field(default=None, max_length=64)
     created_at: datetime

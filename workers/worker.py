@@ -84,6 +84,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                         logistics_acts.track,
                         order_acts.record_order_change,
                         order_acts.route_order,
+                        order_acts.settle_reservations,
                         order_acts.start_fulfillment_sessions,
                         order_acts.move_fulfillment_session,
                         *(a for p in code_processes().values() for a in p.activities),

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         RouteRequest,
         SessionMove,
         Shipment,
+        StockSettlement,
         apply_patch,
         check_fulfillment_update,
         check_patch,
@@ -63,6 +64,9 @@ RETRY_UNROUTABLE = timedelta(hours=6)
 LIVE_ONLY = "order-cancel-live-sessions-only"  # workflow.patched: earlier runs cancelled every session
 # workflow.patched: from 0.4 a shipment whose carrier is a CARRIER connector is tracked there.
 TRACK_SHIPMENTS = "order-track-shipments"
+# workflow.patched: from 0.4 routing reserves stock; the workflow releases it (cancel, re-route) or
+# consumes it (in transit).
+RESERVATIONS = "order-reservations"
 MOVING = ("IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED")  # carrier statuses that put a fulfillment in transit
 
 
@@ -230,6 +234,9 @@ class OrderWorkflow:
         o = self._order
         f.variants = check_fulfillment_update(f, update)
         f.status = update.status
+        if f.status == "in_transit":
+            shipped = {v.variant: v.fulfilled_quantity or 0 for v in f.variants}
+            await self._settle([f], consumed=True, shipped=shipped)
         await self._record(
             f"fulfillment.{f.status}",
             fulfillmentId=f.id,
@@ -397,6 +404,8 @@ class OrderWorkflow:
             self._generation += 1
             version = self._order.version
             routed = await self._plan()
+            if self._closed() or self._order.version != version:  # cancelled, or modified: not this plan
+                await self._settle(routed.fulfillments, consumed=False)
             if self._closed():  # cancelled while routing
                 return
             if self._order.version == version:
@@ -457,8 +466,24 @@ class OrderWorkflow:
                 ],
             )
 
+    async def _settle(
+        self, fulfillments: list[Fulfillment], consumed: bool, shipped: dict[str, int] | None = None
+    ) -> None:
+        """End the fulfillments' reservations (routings before release 0.4 reserved nothing)."""
+        if fulfillments and workflow.patched(RESERVATIONS):
+            settlement = StockSettlement(
+                tenant=self._order.tenant,
+                fulfillment_ids=[f.id for f in fulfillments],
+                consumed=consumed,
+                shipped=shipped or {},
+            )
+            await workflow.execute_activity_method(
+                OrderActivities.settle_reservations, settlement, start_to_close_timeout=REMOTE
+            )
+
     async def _cancel_sessions(self, fulfillments: list[Fulfillment]) -> None:
         o = self._order
+        await self._settle(fulfillments, consumed=False)  # what shipped was consumed: nothing left to release
         for f in fulfillments:
             if f.status != "delivered":
                 f.status = "cancelled"

@@ -12,9 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import EngineDep, OrdersDep, require
 from clients.orders import OrderClient
+from domain.errors import NotFound
 from domain.model import MAX_INT, CamelModel
 from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
-from storage import network, orders
+from storage import network, orders, reservations
 from storage.tenants import Principal
 
 router = APIRouter(tags=["network"])
@@ -86,6 +87,30 @@ async def list_inventory(
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> list[InventoryPosition]:
     return await run_in_threadpool(network.inventory, engine, p.tenant, sku_ref, location_ref, limit, offset)
+
+
+class Reservation(CamelModel):
+    id: str
+    quantity: int
+    owner_kind: str = Field(description="`fulfillment`: a routed order's fulfillment holds it.")
+    owner_id: str
+    order_id: str | None
+    created_at: datetime
+
+
+@router.get("/inventory/{location_ref}/{sku_ref}/reservations", response_model=list[Reservation])
+async def list_reservations(
+    location_ref: str, sku_ref: str, engine: EngineDep, p: Reader
+) -> list[Reservation]:
+    """What the orchestrator holds of a position, oldest first: its rows add up to `reservedByOrders`."""
+    found = await run_in_threadpool(network.inventory, engine, p.tenant, sku_ref, location_ref, 1, 0)
+    if not found:
+        raise NotFound.one("POSITION_NOT_FOUND", f"no inventory of {sku_ref!r} at {location_ref!r}", "skuRef")
+    rows = await run_in_threadpool(reservations.of_position, engine, p.tenant, location_ref, sku_ref)
+    return [
+        Reservation.model_validate(r.model_dump(exclude={"tenant_id", "location_ref", "sku_ref"}))
+        for r in rows
+    ]
 
 
 @router.get("/sourcing/profile", response_model=SourcingProfile)

@@ -120,8 +120,19 @@ class InventoryPosition(CamelModel):
     location_ref: str = Field(min_length=1, max_length=100)
     sku_ref: str = Field(min_length=1, max_length=100)
     on_hand: int = Field(ge=0, le=MAX_INT)
-    reserved: int = Field(0, ge=0, le=MAX_INT)
+    reserved: int = Field(
+        0,
+        ge=0,
+        le=MAX_INT,
+        description="Held elsewhere (what you PUT); read back, it adds what routed orders hold here.",
+    )
     safety_stock: int = Field(0, ge=0, le=MAX_INT)
+    reserved_by_orders: int = Field(
+        0,
+        ge=0,
+        le=MAX_INT,
+        description="Read only: of `reserved`, what routed orders hold here (their reservations).",
+    )
 
     @property
     def available(self) -> int:

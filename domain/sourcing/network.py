@@ -7,7 +7,7 @@ vector per SKU, and opening hours are evaluated once per (timezone, hours) group
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from zoneinfo import ZoneInfo
@@ -114,6 +114,19 @@ class Network:
             now = local.strftime("%H:%M")
             verdict[g] = any(start <= now < end for start, end in spans)
         return verdict[self.hour_groups]
+
+    def with_stock(self, available: dict[str, dict[str, int]], skus: list[str]) -> Network:
+        """This network with the `skus`' stock as `available` says (location -> SKU -> units) and
+        none elsewhere: a snapshot made current for one order's SKUs."""
+        stock = dict(self.stock)
+        for sku in skus:
+            vector = np.zeros(self.size, dtype=np.int64)
+            for ref, held in available.items():
+                i = self.index.get(ref)
+                if i is not None and held.get(sku):
+                    vector[i] = held[sku]
+            stock[sku] = vector
+        return replace(self, stock=stock)
 
     def gather(self, skus: list[str]) -> np.ndarray:
         """Available stock, locations by requested SKUs: a view of SKU-major rows, as cheap to build

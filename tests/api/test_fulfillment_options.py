@@ -254,7 +254,14 @@ async def test_bulk_loads_and_reads(api: ApiClient) -> None:
     assert (await api.ok("PUT", "/inventory", {"positions": positions}))["upserted"] == 20_000
     found = await api.ok("GET", "/inventory?skuRef=BULK-13")
     assert found == [
-        {"locationRef": "DC1", "skuRef": "BULK-13", "onHand": 6, "reserved": 0, "safetyStock": 0}
+        {
+            "locationRef": "DC1",
+            "skuRef": "BULK-13",
+            "onHand": 6,
+            "reserved": 0,
+            "safetyStock": 0,
+            "reservedByOrders": 0,
+        }
     ]
     assert len(await api.ok("GET", "/inventory?locationRef=DC1&limit=10000")) == 10_000
     assert [loc["ref"] for loc in await api.ok("GET", "/locations")] == ["DC1", "DR001", "ST2"]

@@ -149,6 +149,8 @@ async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> d
         "key_id": key["id"],
         "subscription_id": subscription,
         "outbound_id": outbound["id"],
+        "location_ref": "WH-NORTH",
+        "sku_ref": "TSHIRT-W-2468",
         "connector_id": connector["id"],
     }
 

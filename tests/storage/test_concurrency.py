@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import Conflict
 from domain.orders import FulfillableConfig
-from domain.sourcing.model import SourcingProfile
-from storage import network, orders, webhooks
+from domain.sourcing.model import InventoryPosition, SourcingProfile
+from storage import network, orders, reservations, webhooks
+from storage.reservations import Hold, Shortage
 
 
 def _race(calls: Sequence[Callable[[], object]]) -> list[object]:
@@ -79,3 +80,28 @@ def test_a_recovery_goes_in_bounded_steps(any_engine: Engine) -> None:
     assert step.events == 3 and step.next_cursor is not None
     rest = webhooks.rewind(any_engine, tenant, hook.id, since, step.next_cursor, 3)
     assert rest.events == 2 and rest.next_cursor is None
+
+
+def test_fifty_concurrent_reservations_for_ten_units_commit_ten(any_engine: Engine) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    positions = [InventoryPosition(location_ref="WH", sku_ref="SKU", on_hand=12, reserved=1, safety_stock=1)]
+    network.upsert_inventory(any_engine, tenant, positions, now)
+    holds = [Hold(owner_id=f"f-{n}", location_ref="WH", sku_ref="SKU", quantity=1) for n in range(50)]
+    results = _race(
+        [partial(reservations.reserve, any_engine, tenant, f"o-{h.owner_id}", [h], now) for h in holds]
+    )
+    assert sum(r is None for r in results) == 10  # 12 on hand, 1 reserved elsewhere, 1 safety stock
+    assert all(isinstance(r, Shortage) for r in results if r is not None)
+    (shown,) = network.inventory(any_engine, tenant)
+    assert (shown.reserved, shown.reserved_by_orders, shown.available) == (11, 10, 0)
+    assert len(reservations.of_position(any_engine, tenant, "WH", "SKU")) == 10
+
+    network.upsert_inventory(any_engine, tenant, positions, now)  # a stock feed keeps the commitments
+    assert network.inventory(any_engine, tenant)[0].reserved_by_orders == 10
+    mine = [r.owner_id for r in reservations.of_position(any_engine, tenant, "WH", "SKU")]
+    assert reservations.settle(any_engine, tenant, mine[:3], consumed=True) == 3  # shipped
+    assert reservations.settle(any_engine, tenant, mine[:3], consumed=True) == 0  # once
+    assert reservations.settle(any_engine, tenant, mine[3:5], consumed=False) == 2  # cancelled
+    (after,) = network.inventory(any_engine, tenant)
+    assert (after.on_hand, after.reserved_by_orders, after.available) == (9, 5, 2)

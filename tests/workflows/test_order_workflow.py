@@ -38,6 +38,7 @@ from domain.orders import (
     RouteRequest,
     SessionMove,
     Shipment,
+    StockSettlement,
     Variant,
     new_order,
 )
@@ -58,6 +59,7 @@ class Partners:
         self.events: list[str] = []
         self.started: list[list[str]] = []
         self.moves: list[tuple[str, str]] = []
+        self.settled: list[tuple[tuple[str, ...], bool]] = []
 
         @stand_in(OrderActivities.record_order_change)
         async def record(change: OrderChange) -> None:
@@ -93,7 +95,12 @@ class Partners:
         async def move(m: SessionMove) -> None:
             self.moves.append((m.session_id, m.status))
 
-        self.activities: list[Callable[..., Any]] = [record, route, start_sessions, move]
+        @stand_in(OrderActivities.settle_reservations)
+        async def settle(s: StockSettlement) -> int:
+            self.settled.append((tuple(s.fulfillment_ids), s.consumed))
+            return 0
+
+        self.activities: list[Callable[..., Any]] = [record, route, start_sessions, move, settle]
 
 
 async def place(env: WorkflowEnvironment, queue: str, **body: Any) -> WorkflowHandle[OrderWorkflow, Order]:
@@ -147,6 +154,7 @@ async def test_a_paid_order_is_routed_after_grace_and_its_fulfillment_drives_its
         final = await handle.result()
         assert final.status == "DELIVERED"
         assert partners.moves == [(f.session_id, "in_transit"), (f.session_id, "delivered")]
+        assert partners.settled == [((f.id,), True)]  # its reservation consumed once in transit
         assert partners.events == [
             "order.created",
             "order.fulfillable",
@@ -245,6 +253,7 @@ async def test_refused_updates_carry_their_domain_error_and_change_nothing(
         assert cancelled.status == "CANCELLED"
         (f,) = cancelled.fulfillments
         assert f.status == "cancelled" and partners.moves == [(f.session_id, "cancelled")]
+        assert partners.settled == [((f.id,), False)]  # its reservation released
         assert (await handle.result()).status == "CANCELLED"
         assert partners.events == ["order.created", "order.fulfillable", "order.cancelled"]
         await keep(handle, "order_cancelled_by_admin")
