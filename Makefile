@@ -39,7 +39,7 @@ histories: $(STAMP)
 
 # Each benchmark prints its figures, its baseline's from the same run, and a last line of JSON.
 # (bench/stack.py is the stack they share, not a benchmark.)
-BENCHES := sessions floor events options_api sourcing scale call_step logistics
+BENCHES := sessions floor events options_api sourcing scale call_step logistics reservations
 bench: $(STAMP)
 	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
