@@ -17,6 +17,7 @@ from domain.builtins import BUILTINS
 from domain.errors import Conflict, DomainError, NotFound
 from domain.orders import (
     Fulfillment,
+    OptionsHold,
     Order,
     OrderChange,
     Routed,
@@ -31,7 +32,8 @@ from domain.session import ActionRequest, SessionStart, SessionView
 from domain.sourcing.engine import source
 from domain.sourcing.model import Line, SourcingRequest
 from domain.sourcing.network import Network
-from storage import network, orders, reservations
+from domain.sourcing.options import EXPIRED, SELECTED
+from storage import network, options, orders, reservations
 from storage.network import NetworkCache
 from storage.reservations import Hold, Shortage
 
@@ -182,6 +184,19 @@ class OrderActivities:
             settlement.consumed,
             settlement.shipped,
         )
+
+    @activity.defn(name="expire_options_hold")
+    async def expire_options_hold(self, hold: OptionsHold) -> bool:
+        """Options still only selected when their hold runs out: EXPIRED, and the plan's stock free."""
+
+        def expire() -> bool:
+            moved = options.move(
+                self._engine, hold.tenant, hold.options_id, SELECTED, EXPIRED, datetime.now(UTC)
+            )
+            reservations.settle(self._engine, hold.tenant, [hold.plan_id], consumed=False)
+            return moved is not None
+
+        return await asyncio.to_thread(expire)
 
     @activity.defn(name="route_order")
     async def route_order(self, request: RouteRequest) -> Routed:

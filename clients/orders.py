@@ -8,20 +8,23 @@ from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import UpdateMethodMultiParam
 
 from clients.temporal import WorkflowNotFound, call
-from domain.ids import order_workflow_id
+from domain.ids import options_hold_workflow_id, order_workflow_id
 from domain.orders import (
     CarrierEvent,
     FulfillableConfig,
     FulfillmentCommand,
     Modify,
+    OptionsHold,
     Order,
     OrderAction,
     OrderStart,
 )
 from workflows import search_attributes as sa
+from workflows.options_hold import OptionsHoldWorkflow
 from workflows.order import OrderWorkflow
 
 A = TypeVar("A")
@@ -59,6 +62,20 @@ class OrderClient:
             return await call(self._handle(tenant, order_id).query(OrderWorkflow.order), self._timeout)
         except WorkflowNotFound:
             raise WorkflowNotFound.one("ORDER_NOT_FOUND", f"no order {order_id!r}", "id") from None
+
+    async def hold_options(self, hold: OptionsHold) -> None:
+        """Start the timer that releases a selected plan's stock (once per options id)."""
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await call(
+                self._client.start_workflow(
+                    OptionsHoldWorkflow.run,
+                    hold,
+                    id=options_hold_workflow_id(hold.tenant, hold.options_id),
+                    task_queue=self._queue,
+                    static_summary=f"hold of plan {hold.plan_id} for {hold.seconds} s",
+                ),
+                self._timeout,
+            )
 
     async def carrier_event(self, tenant: str, order_id: str, event: CarrierEvent) -> None:
         """Hand a carrier's status for a fulfillment's shipment to its order (`WorkflowNotFound` once

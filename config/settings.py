@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="Interface the API binds to.")
     api_port: int = Field(8000, description="API port.")
     sandbox_port: int = Field(8100, description="Port of the partner sandbox.")
+    options_hold_seconds: int = Field(
+        900,
+        ge=1,
+        le=7 * 24 * 3600,
+        description="How long selected fulfilment options hold their plan's stock.",
+    )
     public_url: str | None = Field(
         None,
         description="The API's base URL as partners reach it (carriers POST their events under it); "

@@ -240,6 +240,15 @@ class OrderAction(CamelModel):
     user: str
 
 
+class OptionsHold(CamelModel):
+    """A selected plan's stock, held until the options are confirmed or cancelled, or it expires."""
+
+    tenant: str
+    options_id: str
+    plan_id: str
+    seconds: int
+
+
 class StockSettlement(CamelModel):
     """Fulfillments' reservations ended: consumed (the goods left) or released (cancelled, re-routed)."""
 

@@ -27,8 +27,14 @@ def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:
         return {**row.body, "status": row.status}
 
 
-def set_status(engine: Engine, tenant: str, options_id: str, status: str, now: datetime) -> dict[str, Any]:
+def move(
+    engine: Engine, tenant: str, options_id: str, source: str, target: str, now: datetime, **extra: Any
+) -> dict[str, Any] | None:
+    """Move the options from `source` to `target` (with `extra` members in the body), only if they
+    are still in `source`; None when they are not (moved meanwhile)."""
     with session_scope(engine) as s:
         row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfillment options")
-        row.status, row.updated_at = status, now
-        return {**row.body, "status": status}
+        if row.status != source:
+            return None
+        row.status, row.updated_at, row.body = target, now, {**row.body, **extra, "status": target}
+        return {**row.body}

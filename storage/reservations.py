@@ -47,9 +47,17 @@ def _id(tenant: str, hold: Hold) -> str:
     return "res_" + hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
-def reserve(engine: Engine, tenant: str, order_id: str, holds: Sequence[Hold], now: datetime) -> None:
+def reserve(
+    engine: Engine,
+    tenant: str,
+    order_id: str | None,
+    holds: Sequence[Hold],
+    now: datetime,
+    owner_kind: str = "fulfillment",
+) -> None:
     """Take every hold, or none (Shortage). A hold its owner has already is kept as it is, so a
-    retried routing reserves once."""
+    retried routing reserves once. Owners: a routed `fulfillment`, or the `plan` selected of
+    fulfilment options."""
     with session_scope(engine) as s:
         conn = s.connection()
         for hold in holds:
@@ -80,7 +88,7 @@ def reserve(engine: Engine, tenant: str, order_id: str, holds: Sequence[Hold], n
                     location_ref=hold.location_ref,
                     sku_ref=hold.sku_ref,
                     quantity=hold.quantity,
-                    owner_kind="fulfillment",
+                    owner_kind=owner_kind,
                     owner_id=hold.owner_id,
                     order_id=order_id,
                     created_at=now,

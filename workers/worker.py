@@ -33,6 +33,7 @@ from config.settings import Settings
 from egress.http import Egress
 from storage.engine import make_engine
 from workers.interceptors import DomainErrorsAreFinal
+from workflows.options_hold import OptionsHoldWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outbound import OutboundWorkflow
 from workflows.push_delivery import PushDeliveryWorkflow
@@ -42,7 +43,7 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow, WebhookDispatche
 log = structlog.get_logger(__name__)
 # Which workflows each queue (FULFILLMENT_WORKER_QUEUES names) runs; every workflow type is in one.
 QUEUES: dict[str, tuple[type, ...]] = {
-    "sessions": (SessionWorkflow, OutboundWorkflow, OrderWorkflow),
+    "sessions": (SessionWorkflow, OutboundWorkflow, OrderWorkflow, OptionsHoldWorkflow),
     "notifications": (WebhookDispatcherWorkflow, WebhookDeliveryWorkflow, PushDeliveryWorkflow),
 }
 ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
@@ -85,6 +86,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                         order_acts.record_order_change,
                         order_acts.route_order,
                         order_acts.settle_reservations,
+                        order_acts.expire_options_hold,
                         order_acts.start_fulfillment_sessions,
                         order_acts.move_fulfillment_session,
                         *(a for p in code_processes().values() for a in p.activities),

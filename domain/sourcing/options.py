@@ -22,6 +22,16 @@ from domain.sourcing.search import Candidate, Problem
 
 FLEX_TYPE = "FULFILMENT_OPTIONS::DEFAULT"
 STATUS_PROVIDED = "OPTIONS_PROVIDED"
+SELECTED, CONFIRMED, CANCELLED, EXPIRED = (
+    "OPTIONS_SELECTED",
+    "OPTIONS_CONFIRMED",
+    "OPTIONS_CANCELLED",
+    "OPTIONS_EXPIRED",
+)
+# Where a client may move options (`PUT …/state/{name}`, with or without the `OPTIONS_` prefix); a
+# selection that is not confirmed in time expires by itself.
+MOVES = {STATUS_PROVIDED: (SELECTED, CANCELLED), SELECTED: (CONFIRMED, CANCELLED)}
+STATES = (STATUS_PROVIDED, SELECTED, CONFIRMED, CANCELLED, EXPIRED)
 
 
 class Engine(Protocol):

@@ -147,12 +147,33 @@ async def test_click_and_collect_and_exact_mode(api: ApiClient) -> None:
     assert unknown.status == 404 and unknown.body["errors"][0]["field"] == "locationRef"
 
 
-async def test_state_changes_and_tenancy(api: ApiClient, make_tenant: Callable[..., ApiClient]) -> None:
+async def test_a_selected_plan_holds_its_stock_until_confirmed_or_cancelled(
+    api: ApiClient, make_tenant: Callable[..., ApiClient]
+) -> None:
     await network(api)
     body = await api.ok("POST", "/api/v4.1/fulfilmentOptions", SEED_REQUEST)
-    changed = await api.ok("PUT", "/api/v4.1/fulfilmentOptions/state/OPTIONS_SELECTED", {"id": body["id"]})
-    assert changed["status"] == "OPTIONS_SELECTED"
+    state = "/api/v4.1/fulfilmentOptions/state/"
+    early = await api.call("PUT", state + "CONFIRMED", {"id": body["id"]})
+    assert early.status == 409 and early.body["errors"][0]["code"] == "STATE_NOT_ALLOWED"
+    unknown = await api.call("PUT", state + "PACKED", {"id": body["id"]})
+    assert unknown.status == 409 and unknown.body["errors"][0]["code"] == "UNKNOWN_STATE"
+    no_plan = await api.call("PUT", state + "SELECTED", {"id": body["id"], "planId": "nope"})
+    assert no_plan.status == 400 and no_plan.body["errors"][0]["field"] == "planId"
+
+    plan = body["plans"][0]
+    (where,) = plan["fulfilments"]
+    (item,) = where["items"]
+    held = f"/inventory/{where['locationRef']}/{item['skuRef']}/reservations"
+    changed = await api.ok("PUT", state + "SELECTED", {"id": body["id"], "planId": plan["planId"]})
+    assert changed["status"] == "OPTIONS_SELECTED" and changed["selectedPlanId"] == plan["planId"]
     assert (await api.ok("GET", f"/api/v4.1/fulfilmentOptions/{body['id']}"))["status"] == "OPTIONS_SELECTED"
+    assert [(r["ownerKind"], r["ownerId"], r["quantity"]) for r in await api.ok("GET", held)] == [
+        ("plan", plan["planId"], item["availableQty"])
+    ]
+    again = await api.call("PUT", state + "OPTIONS_SELECTED", {"id": body["id"], "planId": plan["planId"]})
+    assert again.status == 409  # selected already
+    done = await api.ok("PUT", state + "CANCELLED", {"id": body["id"]})
+    assert done["status"] == "OPTIONS_CANCELLED" and await api.ok("GET", held) == []
     bad = await api.call("PUT", "/api/v4.1/fulfilmentOptions/state/selected", {"id": body["id"]})
     assert bad.status == 400 and bad.body["errors"][0]["field"] == "stateName"
     stranger = make_tenant()

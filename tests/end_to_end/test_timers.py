@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
+from domain.ids import options_hold_workflow_id
+from domain.orders import OptionsHold
 from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionStart
-from storage import sessions
+from domain.sourcing.model import InventoryPosition
+from domain.sourcing.options import EXPIRED, SELECTED, STATUS_PROVIDED
+from storage import network, options, reservations, sessions
+from storage.reservations import Hold
 
 QUEUE = "skip-sessions"
 
@@ -90,3 +96,28 @@ async def test_timer_of_a_registered_definition(skipping: WorkflowEnvironment) -
     final = await on(skipping).view("timers", start.session_id)
     assert final.status == "LAPSED"
     assert timedelta(hours=1) <= final.updated_at - began < timedelta(hours=1, seconds=2)
+
+
+async def test_a_selected_plan_not_confirmed_in_time_expires_and_its_stock_is_free_again(
+    skipping: WorkflowEnvironment, engine: Engine
+) -> None:
+    tenant, options_id, plan_id = "timers", f"opt-{uuid.uuid4().hex[:8]}", f"plan-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    network.upsert_inventory(
+        engine, tenant, [InventoryPosition(location_ref="L", sku_ref="S", on_hand=5)], now
+    )
+    options.save(engine, tenant, options_id, {"status": STATUS_PROVIDED, "plans": []}, now)
+    reservations.reserve(
+        engine, tenant, None, [Hold(owner_id=plan_id, location_ref="L", sku_ref="S", quantity=2)], now, "plan"
+    )
+    assert options.move(engine, tenant, options_id, STATUS_PROVIDED, SELECTED, now, selectedPlanId=plan_id)
+    hold = OptionsHold(tenant=tenant, options_id=options_id, plan_id=plan_id, seconds=900)
+    await OrderClient(skipping.client, QUEUE, None).hold_options(hold)
+    handle = skipping.client.get_workflow_handle(options_hold_workflow_id(tenant, options_id))
+    await skipping.sleep(timedelta(minutes=14))
+    assert options.get(engine, tenant, options_id)["status"] == SELECTED  # still held
+    await skipping.sleep(timedelta(minutes=2))
+    assert await handle.result() is True
+    assert options.get(engine, tenant, options_id)["status"] == EXPIRED
+    assert reservations.of_position(engine, tenant, "L", "S") == []
+    assert network.inventory(engine, tenant, location_ref="L")[0].reserved_by_orders == 0
