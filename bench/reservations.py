@@ -24,16 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.stack import POSTGRES, postgres_database
 from domain.sourcing.model import InventoryPosition
 from storage import network, reservations
 from storage.engine import make_engine, migrate
 from storage.reservations import Hold
 
-POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
 SKUS = ("A", "B", "C")
 LOCATIONS = ("L1", "L2", "L3", "L4")
 TENANT = "bench"
@@ -94,15 +92,8 @@ def main(threads: int, operations: int, rounds: int, postgres: str) -> dict[str,
     figures: dict[str, object] = {"threads": threads, "operations": operations}
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-res-')) / 'store.db'}"
     figures["sqlite"] = measure(sqlite, threads, operations, rounds)
-    name = f"bench_res_{uuid.uuid4().hex[:8]}"
-    admin = postgres.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        figures["postgresql"] = measure(postgres.rsplit("/", 1)[0] + "/" + name, threads, operations, rounds)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with postgres_database(postgres, "bench_res") as database:
+        figures["postgresql"] = measure(database, threads, operations, rounds)
     figures["ratio"] = min(figures["sqlite"]["ratio"], figures["postgresql"]["ratio"])  # type: ignore[index]
     return figures
 

@@ -17,39 +17,38 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
-import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.events import Receiver
-from bench.stack import SESSION_ACTIONS, Stack, cpu_seconds, percentile, run_round, running_stack
+from bench.stack import (
+    POSTGRES,
+    SESSION_ACTIONS,
+    Stack,
+    cpu_seconds,
+    percentile,
+    postgres_database,
+    run_round,
+    running_stack,
+)
 from domain.ids import event_id
-
-POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"
 
 
 async def configuration(
     server: str, workers: int, concurrency: int, lifecycles: int, rounds: int
 ) -> dict[str, object]:
     """Measure one configuration on a database of its own (created here, dropped after)."""
-    name = f"bench_scale_{uuid.uuid4().hex[:8]}"
-    admin = server.replace("+psycopg", "")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     receiver = Receiver()
     runner, url = await receiver.start()
     try:
-        database = server.rsplit("/", 1)[0] + f"/{name}"
-        async with running_stack("bench-scale", database_url=database, workers=workers) as stack:
-            return await _measure(stack, receiver, url, concurrency, lifecycles, rounds)
+        with postgres_database(server, "bench_scale") as database:
+            async with running_stack("bench-scale", database_url=database, workers=workers) as stack:
+                return await _measure(stack, receiver, url, concurrency, lifecycles, rounds)
     finally:
         await runner.cleanup()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _measure(

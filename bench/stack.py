@@ -8,12 +8,14 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import psycopg
 from cryptography.fernet import Fernet
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -177,3 +179,20 @@ def cpu_seconds() -> dict[str, float]:
             label = _label(commands[pid])
             totals[label] = totals.get(label, 0.0) + used[pid]
     return totals
+
+
+POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/test"  # a server whose user may create databases
+
+
+@contextmanager
+def postgres_database(server: str, prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL database on `server` for the block (dropped after): its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = server.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
