@@ -187,11 +187,19 @@ class OrderActivities:
 
     @activity.defn(name="expire_options_hold")
     async def expire_options_hold(self, hold: OptionsHold) -> bool:
-        """Options still only selected when their hold runs out: EXPIRED, and the plan's stock free."""
+        """Options still selected with this plan when its hold runs out: EXPIRED. The plan's stock is
+        freed either way (confirmed or cancelled options released it already; a selection that never
+        got through holds nothing, or what it took before its replica died)."""
 
         def expire() -> bool:
             moved = options.move(
-                self._engine, hold.tenant, hold.options_id, SELECTED, EXPIRED, datetime.now(UTC)
+                self._engine,
+                hold.tenant,
+                hold.options_id,
+                SELECTED,
+                EXPIRED,
+                datetime.now(UTC),
+                plan=hold.plan_id,
             )
             reservations.settle(self._engine, hold.tenant, [hold.plan_id], consumed=False)
             return moved is not None

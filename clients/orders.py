@@ -70,7 +70,7 @@ class OrderClient:
                 self._client.start_workflow(
                     OptionsHoldWorkflow.run,
                     hold,
-                    id=options_hold_workflow_id(hold.tenant, hold.options_id),
+                    id=options_hold_workflow_id(hold.tenant, hold.options_id, hold.plan_id),
                     task_queue=self._queue,
                     static_summary=f"hold of plan {hold.plan_id} for {hold.seconds} s",
                 ),

@@ -31,9 +31,9 @@ def dispatcher_shard(subject: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha256(subject.encode()).digest()[:4], "big") % shards
 
 
-def options_hold_workflow_id(tenant: str, options_id: str) -> str:
-    """One hold per options: selecting them again is the same timer."""
-    return f"options-hold:{tenant}:{options_id}"
+def options_hold_workflow_id(tenant: str, options_id: str, plan_id: str) -> str:
+    """One hold per selected plan: a retried selection is the same timer, another plan its own."""
+    return f"options-hold:{tenant}:{options_id}:{plan_id}"
 
 
 def push_workflow_id(tenant: str, event_id: str) -> str:

@@ -82,8 +82,8 @@ class Transfer(CamelModel):
 
 
 def windows(location: Location, after: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """The location's opening windows from `after` on (the first one cut to start there), in its
-    time zone; a location without hours is open all day but on its closed dates."""
+    """The location's opening windows that end after `after`, in its time zone; a location without
+    hours is open all day but on its closed dates."""
     zone = ZoneInfo(location.timezone)
     local = after.astimezone(zone)
     closed = set(location.closed_dates)
@@ -91,40 +91,33 @@ def windows(location: Location, after: datetime) -> Iterator[tuple[datetime, dat
         day = local.date() + timedelta(days=offset)
         if day in closed:
             continue
-        if not location.opening_hours:
-            yield max(local, _at(day, time(0, 0), zone)), _at(day + timedelta(days=1), time(0, 0), zone)
-            continue
-        for opens, closes in sorted(location.opening_hours.get(WEEKDAYS[day.weekday()], [])):
-            start, end = _at(day, _hhmm(opens), zone), _at(day, _hhmm(closes), zone)
+        spans: list[tuple[time, time | None]] = (
+            sorted((_hhmm(a), _hhmm(b)) for a, b in location.opening_hours.get(WEEKDAYS[day.weekday()], []))
+            if location.opening_hours
+            else [(time(0, 0), None)]  # all day: until the next midnight
+        )
+        for opens, closes in spans:
+            start = _at(day, opens, zone)
+            end = _at(day, closes, zone) if closes else _at(day + timedelta(days=1), time(0, 0), zone)
             if local < end:
-                yield max(local, start), end
+                yield start, end
 
 
 def ready_at(
     location: Location, arrive: datetime, work_minutes: int
 ) -> tuple[datetime, tuple[datetime, datetime] | None]:
     """When `work_minutes` of store time, starting once the goods are there, are done and the
-    location is open to hand the order over, and the opening window that falls in."""
+    location is open to hand the order over, and the opening window that falls in (None for a
+    location without hours)."""
     left = timedelta(minutes=work_minutes)
     for start, end in windows(location, arrive):
-        if start + left < end:
-            done = start + left
-            return done, (None if not location.opening_hours else (_window_start(location, done), end))
-        left -= end - start
+        begin = max(start, arrive)
+        if begin + left < end:
+            return begin + left, (start, end) if location.opening_hours else None
+        left -= end - begin
     raise NoPickup(
         "NO_OPENING", f"{location.ref} is not open long enough in the next {HORIZON_DAYS} days", "locationRef"
     )
-
-
-def _window_start(location: Location, at: datetime) -> datetime:
-    """The start of the opening window `at` is in (for the answer's `openingWindow`)."""
-    zone = ZoneInfo(location.timezone)
-    local = at.astimezone(zone)
-    for opens, closes in location.opening_hours.get(WEEKDAYS[local.weekday()], []):
-        start, end = _at(local.date(), _hhmm(opens), zone), _at(local.date(), _hhmm(closes), zone)
-        if start <= local < end:
-            return start
-    return local
 
 
 def _at(day: date, clock: time, zone: ZoneInfo) -> datetime:

@@ -28,13 +28,20 @@ def get(engine: Engine, tenant: str, options_id: str) -> dict[str, Any]:
 
 
 def move(
-    engine: Engine, tenant: str, options_id: str, source: str, target: str, now: datetime, **extra: Any
+    engine: Engine,
+    tenant: str,
+    options_id: str,
+    source: str,
+    target: str,
+    now: datetime,
+    plan: str | None = None,
+    **extra: Any,
 ) -> dict[str, Any] | None:
     """Move the options from `source` to `target` (with `extra` members in the body), only if they
-    are still in `source`; None when they are not (moved meanwhile)."""
+    are still in `source` (and, given a `plan`, that plan is the selected one); None otherwise."""
     with session_scope(engine) as s:
         row = fetch(s, FulfillmentOptionsRow, (tenant, options_id), "NOT_FOUND", "fulfillment options")
-        if row.status != source:
+        if row.status != source or (plan is not None and row.body.get("selectedPlanId") != plan):
             return None
         row.status, row.updated_at, row.body = target, now, {**row.body, **extra, "status": target}
         return {**row.body}

@@ -130,6 +130,11 @@ async def change_state(
         for f in plan["fulfilments"]
         for i in f["items"]
     ]
+    # The timer first: if this replica dies past this point, the timer still frees what was taken.
+    hold = OptionsHold(
+        tenant=p.tenant, options_id=body.id, plan_id=plan["planId"], seconds=settings.options_hold_seconds
+    )
+    await orders.hold_options(hold)
     try:
         await run_in_threadpool(reservations.reserve, engine, p.tenant, None, holds, now, "plan")
     except Shortage as e:
@@ -154,9 +159,4 @@ async def change_state(
     if moved is None:  # selected meanwhile by another request: its hold stands, not this one
         await run_in_threadpool(reservations.settle, engine, p.tenant, [plan["planId"]], False)
         raise Conflict.one("STATE_CHANGED", "the options moved meanwhile: read them again", "stateName")
-    await orders.hold_options(
-        OptionsHold(
-            tenant=p.tenant, options_id=body.id, plan_id=plan["planId"], seconds=settings.options_hold_seconds
-        )
-    )
     return moved

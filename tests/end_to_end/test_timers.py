@@ -111,10 +111,16 @@ async def test_a_selected_plan_not_confirmed_in_time_expires_and_its_stock_is_fr
         engine, tenant, None, [Hold(owner_id=plan_id, location_ref="L", sku_ref="S", quantity=2)], now, "plan"
     )
     assert options.move(engine, tenant, options_id, STATUS_PROVIDED, SELECTED, now, selectedPlanId=plan_id)
+    client = OrderClient(skipping.client, QUEUE, None)
+    other = OptionsHold(tenant=tenant, options_id=options_id, plan_id="plan-never-selected", seconds=60)
+    await client.hold_options(other)  # a selection of another plan that never got through
     hold = OptionsHold(tenant=tenant, options_id=options_id, plan_id=plan_id, seconds=900)
-    await OrderClient(skipping.client, QUEUE, None).hold_options(hold)
-    handle = skipping.client.get_workflow_handle(options_hold_workflow_id(tenant, options_id))
-    await skipping.sleep(timedelta(minutes=14))
+    await client.hold_options(hold)
+    handle = skipping.client.get_workflow_handle(options_hold_workflow_id(tenant, options_id, plan_id))
+    await skipping.sleep(timedelta(minutes=2))
+    stale = skipping.client.get_workflow_handle(options_hold_workflow_id(tenant, options_id, other.plan_id))
+    assert await stale.result() is False  # its timer ran out: not the selected plan, nothing expired
+    await skipping.sleep(timedelta(minutes=12))
     assert options.get(engine, tenant, options_id)["status"] == SELECTED  # still held
     await skipping.sleep(timedelta(minutes=2))
     assert await handle.result() is True
