@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from domain.changes import AppliedChange
 from domain.events import Event
 from domain.session import ActionRequest, SessionStart, SessionView
 
@@ -24,3 +25,7 @@ class Sessions(Protocol):
         """Apply an action once per `update_id`; raises `Conflict` when the state refuses it."""
 
     async def view(self, tenant: str, session_id: str) -> SessionView: ...
+
+    async def apply_change(self, tenant: str, session_id: str, change: AppliedChange) -> SessionView:
+        """Apply an accepted change to the session, once per change; `Conflict` when the session
+        has ended (or `WorkflowNotFound` when it has closed)."""

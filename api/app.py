@@ -17,6 +17,7 @@ from api.deps import KeyCache
 from api.feed import Hub
 from api.limits import BodyLimit
 from api.routers import (
+    changes,
     connectors,
     events,
     fulfillment_options,
@@ -34,6 +35,7 @@ from api.routers import (
     sessions,
     webhooks,
 )
+from clients.changes import ChangeClient
 from clients.code import code_processes
 from clients.events import Publisher
 from clients.orders import OrderClient
@@ -88,6 +90,8 @@ def create_app(settings: Settings) -> FastAPI:
         timeout = settings.api_timeout_seconds
         app.state.sessions = SessionClient(client, settings.task_queue, timeout)
         app.state.orders = OrderClient(client, settings.task_queue, timeout)
+        app.state.changes = ChangeClient(client, settings.task_queue, timeout)
+        app.state.changes = ChangeClient(client, settings.task_queue, timeout)
         app.state.publisher = Publisher(client, app.state.engine, settings, timeout)
         http = aiohttp.ClientSession()  # calls the API makes itself (carriers' prices), through the guard
         app.state.egress = Egress(http, settings.webhook_allow_private)
@@ -120,6 +124,7 @@ def create_app(settings: Settings) -> FastAPI:
         logistics,
         outbound,
         pickup,
+        changes,
     ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, bulk_limit=settings.max_bulk_body_bytes)

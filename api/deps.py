@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 
 from api.errors import Unauthenticated
+from clients.changes import ChangeClient
 from clients.events import Publisher
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
@@ -133,6 +134,7 @@ EngineDep = Annotated[Engine, Depends(_state("engine"))]
 TemporalDep = Annotated[Client, Depends(_state("temporal"))]
 SettingsDep = Annotated[Settings, Depends(_state("settings"))]
 SessionsDep = Annotated[SessionClient, Depends(_state("sessions"))]
+ChangesDep = Annotated[ChangeClient, Depends(_state("changes"))]
 OrdersDep = Annotated[OrderClient, Depends(_state("orders"))]
 NetworkDep = Annotated[NetworkCache, Depends(_state("network"))]
 PublisherDep = Annotated[Publisher, Depends(_state("publisher"))]

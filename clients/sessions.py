@@ -19,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from clients.code import code_processes
 from clients.temporal import WorkflowNotFound, call
 from domain import outbound
+from domain.changes import AppliedChange
 from domain.errors import Conflict, Unavailable
 from domain.ids import session_workflow_id
 from domain.partners import PartnerEvent
@@ -78,7 +79,9 @@ class SessionClient:
         current view; of one that has closed, `Conflict`.
         """
         created = start.created_at or datetime.now(UTC)
-        start = start.model_copy(update={"created_at": created})
+        start = start.model_copy(
+            update={"created_at": created, "status_set_at_start": True, "holds_stock": True}
+        )
         d = start.definition
         attributes = [
             SearchAttributePair(sa.TENANT, start.tenant),
@@ -131,6 +134,18 @@ class SessionClient:
             )
         except WorkflowNotFound:
             raise _not_found(session_id) from None
+
+    async def apply_change(self, tenant: str, session_id: str, change: AppliedChange) -> SessionView:
+        """An accepted change proposal's Update, once per change (its id is the Update's)."""
+        try:
+            return await call(
+                self._handle(tenant, session_id).execute_update(
+                    SessionWorkflow.apply_change, change, id=f"change:{change.change_id}"
+                ),
+                self._timeout,
+            )
+        except WorkflowNotFound:
+            raise Conflict.one("SESSION_ENDED", f"session {session_id!r} has closed", "sessionId") from None
 
     async def partner_event(self, tenant: str, session_id: str, event: PartnerEvent) -> None:
         """Hand a partner's event to its session (which applies each event id once); a finished or

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
         le=7 * 24 * 3600,
         description="How long selected fulfilment options hold their plan's stock.",
     )
+    change_expires_seconds: int = Field(
+        24 * 3600,
+        ge=60,
+        le=30 * 24 * 3600,
+        description="How long a change proposal waits for its decision when it names no "
+        "`expiresInSeconds`; then it expires.",
+    )
     public_url: str | None = Field(
         None,
         description="The API's base URL as partners reach it (carriers POST their events under it); "

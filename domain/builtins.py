@@ -18,9 +18,11 @@ def _process(
     terminal: list[str],
     timers: dict[str, TimerStep] | None = None,
     prepared: list[str] | None = None,
+    collected: list[str] | None = None,
 ) -> ProcessDefinition:
     """Build a definition from lines of `FROM action TO`; states appear in order of first mention.
-    `prepared`: a pickup process's states in which the order is ready (None: no pickup)."""
+    `prepared`: a pickup process's states in which the order is ready (None: no pickup); `collected`:
+    its terminal states in which the customer has the goods."""
     transitions: list[Transition] = []
     order: list[str] = []
     for line in flow.strip().splitlines():
@@ -36,6 +38,7 @@ def _process(
             description=description,
             pickup=prepared is not None,
             prepared_states=prepared or [],
+            collected_states=collected or [],
             states=states,
             initial_state=order[0],
             terminal_states=terminal,
@@ -86,6 +89,7 @@ CLICK_AND_COLLECT = _process(
     terminal=["COLLECTED", "REJECTED", "CANCELLED", "NOT_COLLECTED"],
     timers={"READY_FOR_PICKUP": TimerStep(after_seconds=3 * DAY, action="expire")},
     prepared=["READY_FOR_PICKUP"],
+    collected=["COLLECTED"],
 )
 
 DIGITAL = _process(

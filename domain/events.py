@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from domain.changes import ChangeView
 from domain.model import CamelModel
 
 
@@ -130,6 +131,23 @@ CATALOGUE: dict[str, tuple[str, type[CamelModel]]] = {
     ),
     "session.created": ("A session started in its process's initial state.", SessionEventData),
     "session.status_changed": ("A session moved from one state to another by an action.", SessionEventData),
+    "session.changed": (
+        "An accepted change proposal changed a session's pickup time, location or items (`data`), in "
+        "the same state.",
+        SessionEventData,
+    ),
+    "change.proposed": (
+        "A change to a pickup session was proposed (`changes`, `reason`, `proposedBy`, `preview`, "
+        "`expiresAt`); it waits for `accept_change`.",
+        ChangeView,
+    ),
+    "change.accepted": ("A change proposal was accepted and applied to its session.", ChangeView),
+    "change.rejected": ("A change proposal was rejected.", ChangeView),
+    "change.expired": ("A change proposal was not decided in time.", ChangeView),
+    "change.failed": (
+        "An accepted change could not be applied (`failureCode`, `failure`); the session is as it was.",
+        ChangeView,
+    ),
     "endpoint.disabled": (
         "A webhook endpoint was disabled (410 Gone, or failing for 5 days).",
         EndpointDisabledData,

@@ -36,6 +36,12 @@ def options_hold_workflow_id(tenant: str, options_id: str, plan_id: str) -> str:
     return f"options-hold:{tenant}:{options_id}:{plan_id}"
 
 
+def change_workflow_id(tenant: str, session_id: str) -> str:
+    """A session's change proposal: one open at a time per session is Temporal's own guarantee (one
+    running workflow per id); a decided proposal's run has closed, so the next one may start."""
+    return f"change:{tenant}:{session_id}"
+
+
 def push_workflow_id(tenant: str, event_id: str) -> str:
     """One push workflow per event, so publishing an event twice never pushes it twice."""
     return f"push:{tenant}:{event_id}"
@@ -54,6 +60,10 @@ def new_options_id() -> str:
 
 def new_connector_id() -> str:
     return "con_" + uuid.uuid4().hex[:20]
+
+
+def new_change_id() -> str:
+    return "chg_" + uuid.uuid4().hex[:24]
 
 
 def new_quote_id() -> str:

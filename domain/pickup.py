@@ -103,6 +103,12 @@ def windows(location: Location, after: datetime) -> Iterator[tuple[datetime, dat
                 yield start, end
 
 
+def is_open(location: Location, at: datetime) -> bool:
+    """Whether the location is open to hand an order over at `at`."""
+    start, _ = next(windows(location, at), (None, None))
+    return start is not None and start <= at
+
+
 def ready_at(
     location: Location, arrive: datetime, work_minutes: int
 ) -> tuple[datetime, tuple[datetime, datetime] | None]:

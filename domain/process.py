@@ -18,6 +18,9 @@ from domain.templates import DOT_SEGMENT, placeholders, unknown
 
 STATE_NAME = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
 ACTION_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# The revision trail's action for an accepted change proposal: the session's own, no transition's.
+CHANGE_ACTION = "accept_change"
+RESERVED_ACTIONS = (CHANGE_ACTION,)
 TYPE_NAME = STATE_NAME
 
 
@@ -119,6 +122,11 @@ class ProcessDefinition(CamelModel):
         default_factory=list,
         description="A pickup process's states in which the order is prepared: its sessions there no "
         "longer queue at the location.",
+    )
+    collected_states: list[str] = Field(
+        default_factory=list,
+        description="A pickup process's terminal states in which the customer has the goods: the stock "
+        "its session holds at the location is consumed there, and released in its other terminal states.",
     )
     states: list[StateDef] = Field(min_length=1)
     initial_state: str
@@ -240,6 +248,15 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
                 "only a pickup process (`pickup: true`) has prepared states",
                 f"preparedStates[{i}]",
             )
+    for i, name in enumerate(d.collected_states):
+        if name not in d.terminal_states:
+            err("NOT_TERMINAL", f"collected state {name!r} is not a terminal state", f"collectedStates[{i}]")
+        elif not d.pickup:
+            err(
+                "NOT_A_PICKUP",
+                "only a pickup process (`pickup: true`) has collected states",
+                f"collectedStates[{i}]",
+            )
     for i, name in enumerate(d.terminal_states):
         if name not in names:
             err("UNKNOWN_STATE", f"terminal state {name!r} is not a defined state", f"terminalStates[{i}]")
@@ -249,6 +266,8 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
         field = f"transitions[{i}]"
         if not ACTION_NAME.match(t.action):
             err("INVALID_NAME", f"action {t.action!r} must be lower_snake_case", f"{field}.action")
+        elif t.action in RESERVED_ACTIONS:
+            err("RESERVED_ACTION", f"action {t.action!r} is the session's own", f"{field}.action")
         for end, value in (("from", t.from_), ("to", t.to)):
             if value not in names:
                 err("UNKNOWN_STATE", f"state {value!r} is not a defined state", f"{field}.{end}")

@@ -39,6 +39,11 @@ class SessionStart(CamelModel):
     inbox: list[PartnerEvent] = Field(default_factory=list)
     seen_events: list[str] = Field(default_factory=list)
     notified: int = 0
+    # What the starting client promises (absent in sessions started by earlier releases, which
+    # replay as they ran): it set the FulfillmentStatus search attribute, so the creation's record
+    # does not upsert it again; a pickup session holds its items at its location until it ends.
+    status_set_at_start: bool = False
+    holds_stock: bool = False
 
 
 class ActionRequest(CamelModel):

@@ -28,7 +28,7 @@ INVENTORY = InventoryRow.__table__  # type: ignore[attr-defined]
 
 @dataclass(frozen=True)
 class Hold:
-    owner_id: str  # the fulfillment
+    owner_id: str  # a fulfillment, a selected plan, a pickup session, a change proposal
     location_ref: str
     sku_ref: str
     quantity: int
@@ -56,8 +56,8 @@ def reserve(
     owner_kind: str = "fulfillment",
 ) -> None:
     """Take every hold, or none (Shortage). A hold its owner has already is kept as it is, so a
-    retried routing reserves once. Owners: a routed `fulfillment`, or the `plan` selected of
-    fulfilment options."""
+    retried routing reserves once. Owners: a routed `fulfillment`, the `plan` selected of fulfilment
+    options, a pickup `session`, or a `change` proposal's reservation before its session adopts it."""
     with session_scope(engine) as s:
         conn = s.connection()
         for hold in holds:
@@ -165,3 +165,75 @@ def of_position(engine: Engine, tenant: str, location_ref: str, sku_ref: str) ->
                 .order_by(col(ReservationRow.created_at), col(ReservationRow.id))
             )
         )
+
+
+def of_owner(engine: Engine, tenant: str, owner_id: str) -> list[ReservationRow]:
+    with session_scope(engine) as s:
+        return list(
+            s.exec(
+                select(ReservationRow)
+                .where(ReservationRow.tenant_id == tenant, ReservationRow.owner_id == owner_id)
+                .order_by(col(ReservationRow.location_ref), col(ReservationRow.sku_ref))
+            )
+        )
+
+
+def adopt(
+    engine: Engine, tenant: str, owner_id: str, from_owner: str, targets: Sequence[Hold], now: datetime
+) -> None:
+    """`owner_id` ends up holding exactly `targets` (owner ids in them are ignored), in one
+    transaction: what `from_owner` reserved for it becomes its own, and what it held beyond the
+    targets is released. Done again, it finds the targets held and changes nothing. Should a target
+    need more than both hold (not reserved beforehand), the units are taken as `reserve` does, or
+    nothing happens (Shortage)."""
+    with session_scope(engine) as s:
+        conn = s.connection()
+        rows = s.exec(
+            select(ReservationRow).where(
+                ReservationRow.tenant_id == tenant, col(ReservationRow.owner_id).in_([owner_id, from_owner])
+            )
+        ).all()
+        held: dict[tuple[str, str], int] = {}
+        for row in rows:
+            key = (row.location_ref, row.sku_ref)
+            held[key] = held.get(key, 0) + row.quantity
+        wanted = {(t.location_ref, t.sku_ref): t.quantity for t in targets}
+        for key in sorted(held.keys() | wanted.keys()):
+            more = wanted.get(key, 0) - held.get(key, 0)
+            if more == 0:
+                continue
+            position = and_(
+                INVENTORY.c.tenant_id == tenant,
+                INVENTORY.c.location_ref == key[0],
+                INVENTORY.c.sku_ref == key[1],
+            )
+            if more < 0:
+                conn.execute(
+                    update(INVENTORY).where(position).values(committed=_less(INVENTORY.c.committed, -more))
+                )
+                continue
+            free = (
+                INVENTORY.c.on_hand - INVENTORY.c.reserved - INVENTORY.c.safety_stock - INVENTORY.c.committed
+            )
+            taken = conn.execute(
+                update(INVENTORY).where(position, free >= more).values(committed=INVENTORY.c.committed + more)
+            )
+            if taken.rowcount != 1:
+                raise Shortage(*key)  # the transaction rolls back
+        if rows:
+            s.exec(delete(ReservationRow).where(col(ReservationRow.id).in_([r.id for r in rows])))
+            s.flush()
+        for (location_ref, sku_ref), quantity in sorted(wanted.items()):
+            hold = Hold(owner_id, location_ref, sku_ref, quantity)
+            s.add(
+                ReservationRow(
+                    id=_id(tenant, hold),
+                    tenant_id=tenant,
+                    location_ref=location_ref,
+                    sku_ref=sku_ref,
+                    quantity=quantity,
+                    owner_kind="session",
+                    owner_id=owner_id,
+                    created_at=now,
+                )
+            )

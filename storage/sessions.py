@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from domain.events import Event, SessionEventData
+from domain.process import CHANGE_ACTION
 from domain.session import Revision, SessionChange, SessionView
 from storage import events
 from storage.engine import prepared, session_scope
@@ -45,7 +46,7 @@ def record_change(engine: Engine, change: SessionChange) -> Event:
         appended = events.append(
             s,
             rev.tenant,
-            "session.created" if rev.revision == 0 else "session.status_changed",
+            _event_type(rev),
             rev.session_id,
             _event_data(view, rev).model_dump(mode="json"),
             rev.at,
@@ -54,6 +55,12 @@ def record_change(engine: Engine, change: SessionChange) -> Event:
         conn = s.connection()
         conn.execute(_UPSERT(conn), {"tenant_id": rev.tenant, **_row_fields(view)})
     return appended
+
+
+def _event_type(rev: Revision) -> str:
+    if rev.revision == 0:
+        return "session.created"
+    return "session.changed" if rev.action == CHANGE_ACTION else "session.status_changed"
 
 
 def _event_data(view: SessionView, rev: Revision) -> SessionEventData:
@@ -151,7 +158,7 @@ def open_at_locations(
     return {(str(location), str(type_), str(status)): int(n) for location, type_, status, n in rows}
 
 
-SESSION_EVENTS = ("session.created", "session.status_changed")
+SESSION_EVENTS = ("session.created", "session.status_changed", "session.changed")
 
 
 def cart_revisions(

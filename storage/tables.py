@@ -408,3 +408,17 @@ class ReservationRow(SQLModel, table=True):
     owner_id: str = Field(max_length=64)
     order_id: str | None = Field(default=None, max_length=64)
     created_at: datetime
+
+
+class ChangeProposalRow(SQLModel, table=True):
+    """A change proposal on a session, as its workflow last recorded it (`body`: the whole view)."""
+
+    __tablename__ = "change_proposals"
+    __table_args__ = (Index("ix_change_proposals_cart", "tenant_id", "cart_id", "created_at"),)
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    cart_id: str = Field(max_length=100)
+    session_id: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    created_at: datetime
+    body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))

@@ -55,6 +55,10 @@ class Principal:
     def allows(self, scope: str) -> bool:
         return scope in self.scopes or ADMIN in self.scopes
 
+    def actor(self, given: str | None = None) -> str:
+        """Who acts in a trail: the name the caller gave, else its API key."""
+        return given or f"key:{self.key_id}"
+
 
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.changes import ChangeActivities
 from activities.logistics import LogisticsActivities
 from activities.orders import OrderActivities
 from activities.partners import PartnerActivities
@@ -33,6 +34,7 @@ from config.settings import Settings
 from egress.http import Egress
 from storage.engine import make_engine
 from workers.interceptors import DomainErrorsAreFinal
+from workflows.change import ChangeProposalWorkflow
 from workflows.options_hold import OptionsHoldWorkflow
 from workflows.order import OrderWorkflow
 from workflows.outbound import OutboundWorkflow
@@ -43,7 +45,13 @@ from workflows.webhook_delivery import WebhookDeliveryWorkflow, WebhookDispatche
 log = structlog.get_logger(__name__)
 # Which workflows each queue (FULFILLMENT_WORKER_QUEUES names) runs; every workflow type is in one.
 QUEUES: dict[str, tuple[type, ...]] = {
-    "sessions": (SessionWorkflow, OutboundWorkflow, OrderWorkflow, OptionsHoldWorkflow),
+    "sessions": (
+        SessionWorkflow,
+        OutboundWorkflow,
+        OrderWorkflow,
+        OptionsHoldWorkflow,
+        ChangeProposalWorkflow,
+    ),
     "notifications": (WebhookDispatcherWorkflow, WebhookDeliveryWorkflow, PushDeliveryWorkflow),
 }
 ALL_WORKFLOWS = tuple(w for workflows in QUEUES.values() for w in workflows)
@@ -71,6 +79,7 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
         if "sessions" in queues:
             order_acts = OrderActivities(engine, SessionClient(client, settings.task_queue, None), pub)
             session_acts = SessionActivities(engine, pub)
+            change_acts = ChangeActivities(engine, pub, SessionClient(client, settings.task_queue, None))
             partner_acts = PartnerActivities(engine, Egress(http, settings.webhook_allow_private))
             logistics_acts = LogisticsActivities(engine, settings.resolved_public_url)
             workers.append(
@@ -81,6 +90,13 @@ async def running_workers(client: Client, engine: Engine, settings: Settings) ->
                     activities=[
                         session_acts.record_session_change,
                         session_acts.notify,
+                        session_acts.hold_session_stock,
+                        session_acts.settle_session_stock,
+                        session_acts.adopt_change_stock,
+                        change_acts.record_change,
+                        change_acts.reserve_for_change,
+                        change_acts.apply_change_to_session,
+                        change_acts.release_change,
                         partner_acts.call_partner,
                         logistics_acts.track,
                         order_acts.record_order_change,

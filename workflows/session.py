@@ -17,12 +17,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.partners import PartnerActivities
-    from activities.sessions import SessionActivities
+    from activities.sessions import SessionActivities, SessionStock
     from domain import partners
-    from domain.errors import to_failure
+    from domain.changes import AppliedChange, HeldStock, context_after, targets
+    from domain.errors import Conflict, to_failure
     from domain.ids import call_idempotency_key
     from domain.partners import CallResult, Notification, PartnerCall, PartnerEvent
-    from domain.process import AwaitStep, CallStep, NotifyStep, TimerStep
+    from domain.pickup import PickupItem
+    from domain.process import CHANGE_ACTION, AwaitStep, CallStep, NotifyStep, TimerStep
     from domain.session import (
         ActionNotAllowed,
         ActionRequest,
@@ -41,6 +43,7 @@ DROP = ActionRequest(action="", actor="system:drop")  # `on_event`: discard the 
 PROCESS_ACTOR = "system:process"
 # Sessions started from release 0.3 record their changes strictly one after another.
 RECORD_IN_ORDER = "session-record-in-order"
+BOOKKEEPING = timedelta(seconds=30)
 
 
 # Not sandboxed: the sandbox re-ran this module's code for every new session, 10 of the worker's
@@ -79,6 +82,7 @@ class SessionWorkflow:
             )
             await self._notify(self._created)
             self._notified_through = 0
+            await self._hold_stock()
         while not self._definition.is_terminal(self._status):
             if workflow.info().is_continue_as_new_suggested() and not self.busy():
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -86,7 +90,42 @@ class SessionWorkflow:
             await self._step()
         await self._entered(self._revision)  # a process written in Python ends its part
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._settle_stock()
         return self.view()
+
+    def _holds(self) -> list[HeldStock] | None:
+        """What a pickup session holds: its `context.items` at its `context.locationRef` (None for
+        another process, or a context without both)."""
+        location, items = self.context.get("locationRef"), self.context.get("items")
+        if not self._definition.pickup or not isinstance(location, str) or not isinstance(items, list):
+            return None
+        try:
+            return targets(location, [PickupItem.model_validate(i) for i in items])
+        except ValueError:  # pydantic's ValidationError: items the session cannot hold
+            return None
+
+    async def _hold_stock(self) -> None:
+        holds = self._holds()
+        if holds is None or not self._start.holds_stock:
+            return
+        await workflow.execute_activity_method(
+            SessionActivities.hold_session_stock,
+            SessionStock(tenant=self._start.tenant, session_id=self._start.session_id, holds=holds),
+            start_to_close_timeout=BOOKKEEPING,
+        )
+
+    async def _settle_stock(self) -> None:
+        if not self._definition.pickup or not self._start.holds_stock:
+            return
+        await workflow.execute_activity_method(
+            SessionActivities.settle_session_stock,
+            SessionStock(
+                tenant=self._start.tenant,
+                session_id=self._start.session_id,
+                consumed=self._status in self._definition.collected_states,
+            ),
+            start_to_close_timeout=BOOKKEEPING,
+        )
 
     async def _entered(self, revision: int) -> bool:
         """Run the entry steps of the state `revision` entered (a call, a process's own), once; False
@@ -333,6 +372,47 @@ class SessionWorkflow:
             raise to_failure(e) from None
 
     @workflow.update
+    async def apply_change(self, change: AppliedChange) -> SessionView:
+        """An accepted change proposal: the session adopts the change's stock (when it moves), its
+        context takes the changes, and its revision trail an entry with the decider; same state, and
+        its entry steps and timers are not run again."""
+        if change.holds is not None:
+            await workflow.execute_activity_method(
+                SessionActivities.adopt_change_stock,
+                SessionStock(
+                    tenant=self._start.tenant,
+                    session_id=self._start.session_id,
+                    holds=change.holds,
+                    change_id=change.change_id,
+                ),
+                start_to_close_timeout=BOOKKEEPING,
+            )
+        self.context.update(context_after(self.context, change.changes))
+        caught_up = self._start.entered >= self._revision
+        self._revision += 1
+        self._updated_at = workflow.now()
+        if caught_up:  # the state was not entered again
+            self._start.entered = self._revision
+        request = ActionRequest(
+            action=CHANGE_ACTION,
+            actor=change.actor,
+            comment=change.comment,
+            data={
+                "changeId": change.change_id,
+                "reason": change.reason,
+                "changes": change.changes.model_dump(mode="json", by_alias=True, exclude_none=True),
+            },
+        )
+        view = await self._record(CHANGE_ACTION, self._status, request)
+        self._notified_through = max(self._notified_through, view.revision)
+        return view
+
+    @apply_change.validator
+    def _validate_change(self, change: AppliedChange) -> None:
+        if self._definition.is_terminal(self._status):
+            raise to_failure(Conflict.one("SESSION_ENDED", f"the session is {self._status}", "sessionId"))
+
+    @workflow.update
     async def view_when_recorded(self) -> SessionView:
         """The current view once it is in the read model: how releases up to 0.2 started a session
         (an Update-with-start); kept so those sessions replay."""
@@ -379,7 +459,8 @@ class SessionWorkflow:
             data=request.data,
             at=view.updated_at,
         )
-        workflow.upsert_search_attributes([sa.STATUS.value_set(view.status)])
+        if view.revision > 0 or not self._start.status_set_at_start:
+            workflow.upsert_search_attributes([sa.STATUS.value_set(view.status)])
         allowed = ", ".join(view.allowed_actions) or "none"
         workflow.set_current_details(f"**{view.status}** (revision {view.revision}); allowed: {allowed}")
         await workflow.execute_local_activity_method(

@@ -147,7 +147,7 @@ async def modify_order(
 ) -> Order:
     """Change quantities by line id, custom attributes or the preferred handling time; send `version`."""
     config = await run_in_threadpool(orders.config, engine, p.tenant, MODIFICATION, ModificationConfig)
-    return await client.modify(p.tenant, order_id, Modify(patch=body, config=config, user=f"key:{p.key_id}"))
+    return await client.modify(p.tenant, order_id, Modify(patch=body, config=config, user=p.actor()))
 
 
 @router.post("/api/orders/{order_id}/actions", response_model=Order)
@@ -157,7 +157,7 @@ async def order_action(order_id: str, body: ActionBody, client: OrdersDep, p: Wr
         name=body.name,
         consumer=body.consumer,
         admin="admin" in p.scopes,
-        user=f"key:{p.key_id}",
+        user=p.actor(),
     )
     return await client.act(p.tenant, order_id, action)
 

@@ -103,7 +103,7 @@ async def create_outbound(
             reference=body.tracking_id_shipper,
             context=context,
             definition=o.outbound_process(oms.name),
-            actor=f"key:{p.key_id}",
+            actor=p.actor(),
         )
         view = await client.start(start)  # a concurrent twin: the running one's view
         fresh = view.revision == 0 and view.context.get("fingerprint") == fingerprint
@@ -184,7 +184,7 @@ async def set_shipment(
         raise Unprocessable.one("UNKNOWN_CARRIER", f"no CARRIER connector named {body.carrier!r}", "carrier")
     promise = await run_in_threadpool(logistics.promise, engine, p.tenant, body.quote_id, body.carrier)
     update = o.ShipmentUpdate(
-        carrier=body.carrier, tracking_number=body.tracking_number, promise=promise, actor=f"key:{p.key_id}"
+        carrier=body.carrier, tracking_number=body.tracking_number, promise=promise, actor=p.actor()
     )
     return _view(await client.set_shipment(p.tenant, outbound_id, update))
 
@@ -200,7 +200,7 @@ async def resend_pgi(
     """Send the PGI to the WMS again after it refused it (say, once the warehouse fixed its data): a
     new intent with its own `Idempotency-Key`. The outbound ends (DELIVERED) once the WMS accepts."""
     await run_in_threadpool(_outbound, engine, p.tenant, outbound_id)
-    return _view(await client.resend_pgi(p.tenant, outbound_id, f"key:{p.key_id}"))
+    return _view(await client.resend_pgi(p.tenant, outbound_id, p.actor()))
 
 
 def _outbound(engine: Any, tenant: str, outbound_id: str) -> SessionView:

@@ -36,7 +36,7 @@ from domain.pickup import (
 from domain.process import ProcessDefinition
 from domain.sourcing.model import Location, SourcingProfile
 from domain.sourcing.network import CAPABILITY_BITS, Network
-from storage import network, processes, sessions
+from storage import network, processes, reservations, sessions
 from storage.network import NetworkCache
 from storage.tenants import Principal
 
@@ -64,8 +64,7 @@ async def calculate_earliest_pickup_time(
     view = await client.view(p.tenant, session_id)
     if view.terminal:
         raise Conflict.one("SESSION_ENDED", f"the session is {view.status}", "status")
-    definitions = await run_in_threadpool(processes.list_latest, engine, p.tenant, code_definitions())
-    pickups = {d.type: d for d in definitions if d.pickup}
+    pickups = await pickup_processes(engine, p.tenant)
     if view.process_type not in pickups:
         raise Conflict.one("NO_PICKUP", f"a {view.process_type} session has no pickup", "processType")
     ref = body.location_ref or view.context.get("locationRef")
@@ -73,13 +72,19 @@ async def calculate_earliest_pickup_time(
         raise DomainError.one(
             "LOCATION_REQUIRED", "the session has no context.locationRef: give one", "locationRef"
         )
-    items = body.items or _items(view.context.get("items"))
+    items = body.items or session_items(view.context.get("items"))
     now = (body.at or datetime.now(UTC)).astimezone(UTC)
     ask = Ask(p.tenant, session_id, view.process_type, ref, items, now, pickups)
-    return await run_in_threadpool(_calculate, engine, cache, ask)
+    return await run_in_threadpool(calculate, engine, cache, ask)
 
 
-def _items(given: Any) -> list[PickupItem]:
+async def pickup_processes(engine: Any, tenant: str) -> dict[str, ProcessDefinition]:
+    """The tenant's pickup processes (latest versions), by type."""
+    definitions = await run_in_threadpool(processes.list_latest, engine, tenant, code_definitions())
+    return {d.type: d for d in definitions if d.pickup}
+
+
+def session_items(given: Any) -> list[PickupItem]:
     """The session's own `context.items` (`[{"sku", "quantity"}]`)."""
     if not given:
         raise DomainError.one("ITEMS_REQUIRED", "the session has no context.items: give items", "items")
@@ -104,9 +109,10 @@ class Ask:
     pickups: dict[str, ProcessDefinition]  # the tenant's pickup processes, by type
 
 
-def _calculate(engine: Any, cache: NetworkCache, ask: Ask) -> EarliestPickup:
+def calculate(engine: Any, cache: NetworkCache, ask: Ask) -> EarliestPickup:
     """The asked location's answer and its nearest alternatives: only the locations involved are
-    read (the nearest by the cached network snapshot, those holding the stock), never all of them."""
+    read (the nearest by the cached network snapshot, those holding the stock), never all of them.
+    What the session holds itself counts as available to it."""
     snap = cache.snapshot(ask.tenant)
     net, profile = snap.network, snap.profile
     location = network.locations_named(engine, ask.tenant, [ask.location_ref]).get(ask.location_ref)
@@ -117,6 +123,9 @@ def _calculate(engine: Any, cache: NetworkCache, ask: Ask) -> EarliestPickup:
             "NOT_A_PICKUP_LOCATION", f"{location.ref} takes no click & collect (capabilities)", "locationRef"
         )
     stock = network.available(engine, ask.tenant, needed(ask.items))
+    for hold in reservations.of_owner(engine, ask.tenant, ask.session_id):
+        here = stock.setdefault(hold.location_ref, {})
+        here[hold.sku_ref] = here.get(hold.sku_ref, 0) + hold.quantity
     holders = [ref for ref, held in stock.items() if has_all(held, ask.items)]
     distances = net.distances_km(location.latitude, location.longitude)
     pickup = CAPABILITY_BITS["CC"]

@@ -62,10 +62,6 @@ class RevisionOut(CamelModel):
     at: datetime
 
 
-def _actor(p: Principal, given: str | None) -> str:
-    return given or f"key:{p.key_id}"
-
-
 @router.post("/sessions", status_code=201, response_model=SessionView)
 async def create_session(
     request: Request,
@@ -86,7 +82,7 @@ async def create_session(
         reference=body.reference,
         context=body.context,
         definition=definition,
-        actor=_actor(p, body.actor),
+        actor=p.actor(body.actor),
     )
 
     async def respond() -> tuple[int, Any]:
@@ -140,7 +136,7 @@ async def act_on_session(
 ) -> JSONResponse:
     """Apply an action; 409 with the allowed actions when the current state does not allow it."""
     action = ActionRequest(
-        action=body.action, comment=body.comment, data=body.data, actor=_actor(p, body.actor)
+        action=body.action, comment=body.comment, data=body.data, actor=p.actor(body.actor)
     )
 
     async def respond() -> tuple[int, Any]:

@@ -131,7 +131,9 @@ class InventoryPosition(CamelModel):
         0,
         ge=0,
         le=MAX_INT,
-        description="Read only: of `reserved`, what routed orders hold here (their reservations).",
+        description="Read only: of `reserved`, what reservations hold here (routed orders, selected "
+        "fulfilment options, pickup sessions; their rows at "
+        "`/inventory/{locationRef}/{skuRef}/reservations`).",
     )
 
     @property

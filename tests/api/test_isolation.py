@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from domain.changes import ChangeSet, ChangeView, Preview
 from domain.examples import gift_wrap
-from storage import live_feed
+from domain.ids import new_change_id
+from storage import changes, live_feed
 from storage.tables import LiveFeedSubscriptionRow
 from tests.api.test_orders import network, order_state, seed
 from tests.end_to_end.test_outbound import outbound_order
@@ -29,6 +31,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/connectors/{connector_id}"): {"name": "taken-over"},
     ("POST", "/webhooks/{webhook_id}/recover"): {"since": "2026-11-01T00:00:00Z"},
     ("PUT", "/api/v4.1/fulfilmentOptions/state/{stateName}"): "options",  # the body names the id
+    ("POST", "/carts/{cart_id}/propose_change"): "propose",  # the body names the session
+    ("POST", "/carts/{cart_id}/accept_change"): "decide",  # the body names the change
     ("PATCH", "/api/orders/{order_id}"): {"version": 1, "comment": "taken over"},
     ("POST", "/api/orders/{order_id}/actions"): {"name": "MARK_PAID"},
     ("PUT", "/v1/fulfillments/{fulfillment_id}"): {
@@ -73,9 +77,9 @@ async def test_another_tenant_gets_404_on_every_operation_with_an_id(
             if "requestBody" in operation:
                 key = (method.upper(), path)
                 assert key in BODIES, f"{method.upper()} {path}: give the test a valid body"
-                body = {"id": ids["options_id"]} if BODIES[key] == "options" else BODIES[key]
+                body = _body(BODIES[key], ids)
             reply = await stranger.call(method.upper(), url, body)
-            if set(names) & SCOPED_NAMES:
+            if set(names) & SCOPED_NAMES and method == "get":
                 assert reply.status == 200 and reply.body == [], (method, url, reply.status, reply.body)
             else:
                 assert reply.status == 404, (method.upper(), url, reply.status, reply.body)
@@ -85,6 +89,18 @@ async def test_another_tenant_gets_404_on_every_operation_with_an_id(
     assert (await owner.ok("GET", f"/webhooks/{ids['webhook_id']}"))["description"] == ""
     assert (await owner.ok("GET", f"/api/orders/{ids['order_id']}"))["version"] == 1
     assert (await owner.ok("GET", f"/sessions/{ids['session_id']}"))["status"] == "CREATED"
+
+
+def _body(given: Any, ids: dict[str, str]) -> Any:
+    """A body as BODIES gives it, or built around the owner's resource it names."""
+    if given == "options":
+        return {"id": ids["options_id"]}
+    if given == "propose":
+        changes = {"locationRef": "WH-NORTH"}
+        return {"sessionId": ids["session_id"], "changes": changes, "reason": "r", "proposedBy": "customer"}
+    if given == "decide":
+        return {"changeId": ids["change_id"], "decision": "accept"}
+    return given
 
 
 async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> dict[str, str]:
@@ -133,7 +149,29 @@ async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> d
         await api.ok("POST", "/connectors", body, 201)
     outbound = await api.ok("POST", "/v3/fulfillment/outbound/oms", outbound_order("ISO-OUT-1"), 202)
     subscription = _live_subscription(engine, api.tenant)
+    now = datetime.now(UTC)
+    change = ChangeView(
+        id=new_change_id(),
+        cart_id="iso-cart",
+        session_id=session["id"],
+        status="PROPOSED",
+        changes=ChangeSet(location_ref="WH-NORTH"),
+        reason="r",
+        proposed_by="employee",
+        proposer="key:k",
+        preview=Preview(
+            location_ref="WH-NORTH",
+            pickup_time=None,
+            earliest_pickup_time=now,
+            stock="AVAILABLE",
+            reservations=None,
+        ),
+        created_at=now,
+        expires_at=now,
+    )
+    changes.save_proposed(engine, api.tenant, change)
     return {
+        "change_id": change.id,
         "session_id": session["id"],
         "cart_id": "iso-cart",
         "webhook_id": hook["id"],

@@ -8,17 +8,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from temporalio.testing import WorkflowEnvironment
 
+from clients.changes import ChangeClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
-from domain.ids import options_hold_workflow_id
+from domain.changes import PROPOSED, ChangeSet, ChangeStart, ChangeView, Preview
+from domain.ids import change_workflow_id, new_change_id, options_hold_workflow_id
 from domain.orders import OptionsHold
 from domain.process import ProcessDefinition, validate_definition
 from domain.session import ActionRequest, SessionStart
 from domain.sourcing.model import InventoryPosition
 from domain.sourcing.options import EXPIRED, SELECTED, STATUS_PROVIDED
-from storage import network, options, reservations, sessions
+from storage import changes, events, network, options, reservations, sessions
 from storage.reservations import Hold
+from workflows.change import ChangeProposalWorkflow
 
 QUEUE = "skip-sessions"
 
@@ -127,3 +130,42 @@ async def test_a_selected_plan_not_confirmed_in_time_expires_and_its_stock_is_fr
     assert options.get(engine, tenant, options_id)["status"] == EXPIRED
     assert reservations.of_position(engine, tenant, "L", "S") == []
     assert network.inventory(engine, tenant, location_ref="L")[0].reserved_by_orders == 0
+
+
+async def test_an_undecided_change_proposal_expires_and_says_so(
+    skipping: WorkflowEnvironment, engine: Engine
+) -> None:
+    start = _start(CLICK_AND_COLLECT)
+    await on(skipping).start(start)
+    now = await skipping.get_current_time()
+    change = ChangeView(
+        id=new_change_id(),
+        cart_id=start.cart_id,
+        session_id=start.session_id,
+        status=PROPOSED,
+        changes=ChangeSet(pickup_time=now + timedelta(days=2)),
+        reason="the store is closed that day",
+        proposed_by="employee",
+        proposer="key:k",
+        preview=Preview(
+            location_ref="L",
+            pickup_time=now + timedelta(days=2),
+            earliest_pickup_time=now,
+            stock="AVAILABLE",
+            reservations=None,
+        ),
+        created_at=now,
+        expires_at=now + timedelta(hours=4),
+    )
+    await ChangeClient(skipping.client, QUEUE, None).propose(ChangeStart(tenant="timers", view=change))
+    handle = skipping.client.get_workflow_handle_for(
+        ChangeProposalWorkflow.run, change_workflow_id("timers", start.session_id)
+    )
+    await skipping.sleep(timedelta(hours=3, minutes=59))
+    assert changes.get(engine, "timers", change.id).status == PROPOSED
+    await skipping.sleep(timedelta(minutes=2))
+    assert (await handle.result()).status == "EXPIRED"
+    assert changes.get(engine, "timers", change.id).status == "EXPIRED"
+    logged = events.list_events(engine, "timers", subject=change.id)
+    assert [e.type for e in logged] == ["change.proposed", "change.expired"]
+    assert (await on(skipping).view("timers", start.session_id)).context == {}  # untouched

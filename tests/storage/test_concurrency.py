@@ -105,3 +105,48 @@ def test_fifty_concurrent_reservations_for_ten_units_commit_ten(any_engine: Engi
     assert reservations.settle(any_engine, tenant, mine[3:5], consumed=False) == 2  # cancelled
     (after,) = network.inventory(any_engine, tenant)
     assert (after.on_hand, after.reserved_by_orders, after.available) == (9, 5, 2)
+
+
+def test_a_session_adopts_its_changes_stock_and_gives_back_the_rest_in_one_transaction(
+    any_engine: Engine,
+) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    stock = [
+        InventoryPosition(location_ref=ref, sku_ref=sku, on_hand=5)
+        for ref in ("A", "B")
+        for sku in ("S", "T")
+    ]
+    network.upsert_inventory(any_engine, tenant, stock, now)
+
+    def committed() -> dict[tuple[str, str], int]:
+        return {
+            (p.location_ref, p.sku_ref): p.reserved_by_orders for p in network.inventory(any_engine, tenant)
+        }
+
+    def held(owner: str) -> list[tuple[str, str, int]]:
+        return [
+            (r.location_ref, r.sku_ref, r.quantity) for r in reservations.of_owner(any_engine, tenant, owner)
+        ]
+
+    session = [Hold("ses", "A", "S", 2), Hold("ses", "A", "T", 1)]
+    reservations.reserve(any_engine, tenant, None, session, now, owner_kind="session")
+    # The change moves the pickup to B with 3 of S: it reserves them first, as its own.
+    reservations.reserve(any_engine, tenant, None, [Hold("chg", "B", "S", 3)], now, owner_kind="change")
+    target = [Hold("ses", "B", "S", 3)]
+    reservations.adopt(any_engine, tenant, "ses", "chg", target, now)
+    assert held("ses") == [("B", "S", 3)] and held("chg") == []
+    assert committed() == {("A", "S"): 0, ("A", "T"): 0, ("B", "S"): 3, ("B", "T"): 0}
+    reservations.adopt(any_engine, tenant, "ses", "chg", target, now)  # a retry: nothing moves
+    assert committed()[("B", "S")] == 3 and held("ses") == [("B", "S", 3)]
+
+    # Staying at B with one more of S than the change reserved (taken since): nothing moves at all.
+    network.upsert_inventory(
+        any_engine, tenant, [InventoryPosition(location_ref="B", sku_ref="S", on_hand=3)], now
+    )
+    with pytest.raises(Shortage):
+        reservations.adopt(any_engine, tenant, "ses", "chg", [Hold("ses", "B", "S", 4)], now)
+    assert held("ses") == [("B", "S", 3)] and committed()[("B", "S")] == 3
+    # Fewer units at the same place: the rest goes back.
+    reservations.adopt(any_engine, tenant, "ses", "chg", [Hold("ses", "B", "S", 1)], now)
+    assert held("ses") == [("B", "S", 1)] and committed()[("B", "S")] == 1

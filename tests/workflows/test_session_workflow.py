@@ -6,8 +6,10 @@ import ast
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -17,9 +19,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.partners import PartnerActivities
-from activities.sessions import SessionActivities
+from activities.sessions import SessionActivities, SessionStock
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
+from domain.changes import AppliedChange, ChangeSet, HeldStock
 from domain.errors import Conflict, from_failure
 from domain.ids import session_workflow_id
 from domain.partners import CallResult, Notification, PartnerCall, PartnerEvent
@@ -31,14 +34,31 @@ from workflows.session import SessionWorkflow
 
 
 class Recorder:
+    """Stand-ins for the session's bookkeeping: its records, and what it does with its stock."""
+
     def __init__(self) -> None:
         self.changes: list[SessionChange] = []
+        self.stock: list[tuple[str, SessionStock]] = []
 
         @stand_in(SessionActivities.record_session_change)
         async def record(change: SessionChange) -> None:
             self.changes.append(change)
 
-        self.activity = record
+        @stand_in(SessionActivities.hold_session_stock)
+        async def hold(stock: SessionStock) -> bool:
+            self.stock.append(("hold", stock))
+            return True
+
+        @stand_in(SessionActivities.settle_session_stock)
+        async def settle(stock: SessionStock) -> int:
+            self.stock.append(("settle", stock))
+            return 0
+
+        @stand_in(SessionActivities.adopt_change_stock)
+        async def adopt(stock: SessionStock) -> None:
+            self.stock.append(("adopt", stock))
+
+        self.activities: list[Callable[..., Any]] = [record, hold, settle, adopt]
 
     def trail(self) -> list[tuple[str, str, str]]:
         return [(c.revision.action, c.revision.to, c.revision.actor) for c in self.changes]
@@ -54,7 +74,7 @@ async def test_each_action_is_recorded_before_it_returns_and_a_refused_one_chang
     time_skipping: WorkflowEnvironment,
 ) -> None:
     recorder = Recorder()
-    async with worker(time_skipping, [SessionWorkflow], [recorder.activity]) as queue:
+    async with worker(time_skipping, [SessionWorkflow], recorder.activities) as queue:
         sessions = SessionClient(time_skipping.client, queue, None)
         start = start_of(WEB_ORDER)
         created = await sessions.start(start)
@@ -136,7 +156,7 @@ async def test_a_timer_step_applies_its_action_as_the_system_in_workflow_time(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     recorder = Recorder()
-    async with worker(time_skipping, [SessionWorkflow], [recorder.activity]) as queue:
+    async with worker(time_skipping, [SessionWorkflow], recorder.activities) as queue:
         sessions = SessionClient(time_skipping.client, queue, None)
         start = start_of(CLICK_AND_COLLECT)
         await sessions.start(start)
@@ -155,11 +175,63 @@ async def test_a_timer_step_applies_its_action_as_the_system_in_workflow_time(
         await keep(handle, "session_click_and_collect_expired")
 
 
+async def test_a_pickup_session_holds_its_items_takes_an_accepted_change_and_consumes_them_collected(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    recorder = Recorder()
+    async with worker(time_skipping, [SessionWorkflow], recorder.activities) as queue:
+        sessions = SessionClient(time_skipping.client, queue, None)
+        items = [{"sku": "S", "quantity": 1}, {"sku": "S", "quantity": 2}]
+        start = start_of(CLICK_AND_COLLECT).model_copy(
+            update={"context": {"locationRef": "A", "items": items}}
+        )
+        await sessions.start(start)
+        await sessions.act("wf", start.session_id, ActionRequest(action="confirm"))
+        moved = HeldStock(location_ref="B", sku="S", quantity=3)
+        change = AppliedChange(
+            change_id="chg_1",
+            changes=ChangeSet(location_ref="B", pickup_time=datetime(2030, 6, 3, 10, tzinfo=UTC)),
+            reason="A closes early",
+            actor="customer:7",
+            holds=[moved],
+        )
+        changed = await sessions.apply_change("wf", start.session_id, change)
+        assert (changed.status, changed.revision, changed.allowed_actions) == (
+            "CONFIRMED",
+            2,
+            ["pick", "cancel"],
+        )
+        assert (
+            changed.context["locationRef"] == "B"
+            and changed.context["pickupTime"] == "2030-06-03T10:00:00+00:00"
+        )
+        assert await sessions.apply_change("wf", start.session_id, change) == changed  # the same Update, once
+        for action in ("pick", "mark_ready", "finish"):
+            await sessions.act("wf", start.session_id, ActionRequest(action=action))
+        handle: WorkflowHandle[SessionWorkflow, SessionView] = time_skipping.client.get_workflow_handle_for(
+            SessionWorkflow.run, session_workflow_id("wf", start.session_id)
+        )
+        assert (await handle.result()).status == "COLLECTED"
+        await keep(handle, "session_pickup_changed")
+    assert [(c.revision.action, c.revision.from_, c.revision.to, c.revision.actor) for c in recorder.changes][
+        1:3
+    ] == [
+        ("confirm", "CREATED", "CONFIRMED", "system"),
+        ("accept_change", "CONFIRMED", "CONFIRMED", "customer:7"),
+    ]
+    assert recorder.changes[2].revision.data["changeId"] == "chg_1"
+    assert [(kind, s.holds, s.consumed, s.change_id) for kind, s in recorder.stock] == [
+        ("hold", [HeldStock(location_ref="A", sku="S", quantity=3)], False, None),
+        ("adopt", [moved], False, "chg_1"),
+        ("settle", [], True, None),  # collected: consumed
+    ]
+
+
 async def test_a_retried_start_answers_the_running_session_and_a_closed_one_is_a_conflict(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     recorder = Recorder()
-    async with worker(time_skipping, [SessionWorkflow], [recorder.activity]) as queue:
+    async with worker(time_skipping, [SessionWorkflow], recorder.activities) as queue:
         sessions = SessionClient(time_skipping.client, queue, None)
         start = start_of(WEB_ORDER)
         await sessions.start(start)
@@ -259,7 +331,9 @@ async def test_a_call_retried_after_the_inline_attempt_then_an_early_event_walk_
     async def notify(notification: Notification) -> None:
         notified.append(notification)
 
-    async with worker(time_skipping, [SessionWorkflow], [recorder.activity, call_partner, notify]) as queue:
+    async with worker(
+        time_skipping, [SessionWorkflow], [*recorder.activities, call_partner, notify]
+    ) as queue:
         sessions = SessionClient(time_skipping.client, queue, None)
         start = start_of(PARTNERED).model_copy(update={"reference": "R/1"})
         await sessions.start(start)
