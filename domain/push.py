@@ -221,7 +221,23 @@ def render(event: Event) -> Notification:
     if event.type == "session.status_changed":
         status = str(d.get("status", "")).replace("_", " ").lower()
         return Notification(title="Order update", body=f"{what}: {status}", data=data)
+    if event.type == "session.changed":
+        return Notification(title="Order update", body=f"{what}: the pickup changed", data=data)
+    if event.type in CHANGE_TITLES:  # a change proposal: the app opens it by its id
+        data["changeId"] = str(d.get("id"))
+        return Notification(
+            title=CHANGE_TITLES[event.type], body=f"{what}: {d.get('reason', '')}"[:500], data=data
+        )
     return Notification(title="Update", body=event.type, data=data)
+
+
+CHANGE_TITLES = {
+    "change.proposed": "Change proposed",
+    "change.accepted": "Change accepted",
+    "change.rejected": "Change rejected",
+    "change.expired": "Change expired",
+    "change.failed": "Change not possible",
+}
 
 
 class PushRequest(CamelModel):

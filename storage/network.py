@@ -46,7 +46,14 @@ def _bump(conn: Connection, tenant: str) -> None:
 
 def upsert_locations(engine: Engine, tenant: str, locations: Sequence[Location], now: datetime) -> int:
     rows = [
-        {"tenant_id": tenant, "ref": loc.ref, "body": loc.model_dump(mode="json"), "updated_at": now}
+        # A PUT gives the location whole: `capacityUsed` is what it says, and the routing count restarts.
+        {
+            "tenant_id": tenant,
+            "ref": loc.ref,
+            "body": loc.model_dump(mode="json"),
+            "routed": 0,
+            "updated_at": now,
+        }
         for loc in locations
     ]
     with engine.begin() as conn:
@@ -90,7 +97,7 @@ def locations(engine: Engine, tenant: str, limit: int | None = None, offset: int
         query = select(LocationRow).where(LocationRow.tenant_id == tenant).order_by(col(LocationRow.ref))
         if limit is not None:
             query = query.offset(offset).limit(limit)
-        return [Location.model_validate(row.body) for row in s.exec(query)]
+        return [_location(row) for row in s.exec(query)]
 
 
 def locations_named(engine: Engine, tenant: str, refs: Iterable[str]) -> dict[str, Location]:
@@ -98,7 +105,7 @@ def locations_named(engine: Engine, tenant: str, refs: Iterable[str]) -> dict[st
     with session_scope(engine) as s:
         named = col(LocationRow.ref).in_(sorted(set(refs)))
         rows = s.exec(select(LocationRow).where(LocationRow.tenant_id == tenant, named)).all()
-    return {r.ref: Location.model_validate(r.body) for r in rows}
+    return {r.ref: _location(r) for r in rows}
 
 
 def has_location(engine: Engine, tenant: str, ref: str) -> bool:
@@ -111,7 +118,15 @@ def location(engine: Engine, tenant: str, ref: str) -> Location:
         row = s.get(LocationRow, (tenant, ref))
     if row is None:
         raise NotFound([FieldError("LOCATION_NOT_FOUND", f"no location {ref!r}", "ref")])
-    return Location.model_validate(row.body)
+    return _location(row)
+
+
+def _location(row: LocationRow) -> Location:
+    """The location as PUT, its `capacityUsed` counting the fulfillments routed there since."""
+    found = Location.model_validate(row.body)
+    if row.routed:
+        found = found.model_copy(update={"capacity_used": found.capacity_used + row.routed})
+    return found
 
 
 def inventory(

@@ -10,20 +10,22 @@ re-checks the condition after the lock; SQLite has one writer), so of 50 orders 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, case, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col, delete, select
 
 from storage.engine import session_scope
 from storage.network import _bump
-from storage.tables import InventoryRow, ReservationRow
+from storage.tables import InventoryRow, LocationRow, ReservationRow
 
 INVENTORY = InventoryRow.__table__  # type: ignore[attr-defined]
+LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,12 @@ def reserve(
     options, a pickup `session`, or a `change` proposal's reservation before its session adopts it."""
     with session_scope(engine) as s:
         conn = s.connection()
+        routed: set[tuple[str, str]] = set()  # new (fulfillment, location) pairs
         for hold in holds:
             if s.get(ReservationRow, _id(tenant, hold)) is not None:
                 continue
+            if owner_kind == "fulfillment":
+                routed.add((hold.owner_id, hold.location_ref))
             taken = conn.execute(
                 update(INVENTORY)
                 .where(
@@ -94,6 +99,7 @@ def reserve(
                     created_at=now,
                 )
             )
+        _count_routed(conn, tenant, Counter(location for _, location in routed))
 
 
 def of_order(engine: Engine, tenant: str, order_id: str) -> list[ReservationRow]:
@@ -125,6 +131,11 @@ def settle(
                 ReservationRow.tenant_id == tenant, col(ReservationRow.owner_id).in_(owner_ids)
             )
         ).all()
+        released = {
+            (r.owner_id, r.location_ref) for r in rows if r.owner_kind == "fulfillment" and not consumed
+        }
+        freed = Counter(location for _, location in released)
+        _count_routed(conn, tenant, {location: -n for location, n in freed.items()})
         for row in rows:
             values = {"committed": _less(INVENTORY.c.committed, row.quantity)}
             if consumed:
@@ -145,6 +156,29 @@ def settle(
             if consumed:
                 _bump(conn, tenant)  # on hand moved: cached network snapshots are stale
     return units
+
+
+def _count_routed(conn: Connection, tenant: str, change: Mapping[str, int]) -> None:
+    """Count fulfillments routed to (or taken off) locations against their daily capacity; cached
+    network snapshots go stale only when that fills a location's capacity or frees it again."""
+    flipped = False
+    for ref, n in sorted(change.items()):
+        if n == 0:
+            continue
+        where = (LOCATIONS.c.tenant_id == tenant) & (LOCATIONS.c.ref == ref)
+        conn.execute(  # first: it takes the row's lock, so what is read next is current
+            update(LOCATIONS)
+            .where(where)
+            .values(routed=_less(LOCATIONS.c.routed, -n) if n < 0 else LOCATIONS.c.routed + n)
+        )
+        after = conn.execute(select(LOCATIONS.c.body, LOCATIONS.c.routed).where(where)).first()
+        if after is None:
+            continue
+        daily, used = after.body.get("dailyCapacity"), after.body.get("capacityUsed", 0)  # as PUT (aliases)
+        if daily is not None and (used + after.routed - n < daily) != (used + after.routed < daily):
+            flipped = True
+    if flipped:
+        _bump(conn, tenant)
 
 
 def _less(column: Any, units: int) -> Any:

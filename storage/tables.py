@@ -206,6 +206,9 @@ class LocationRow(SQLModel, table=True):
     tenant_id: str = Field(primary_key=True, max_length=64)
     ref: str = Field(primary_key=True, max_length=100)
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # Fulfillments routed here since the last PUT (less those cancelled or routed elsewhere): what
+    # `capacityUsed` adds to the figure the PUT gave.
+    routed: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime
 
 

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tests.api.test_pickup import network, pickup_session
+from tests.api.test_push import register
 from tests.api.test_webhooks import subscribe
+from tests.push_fakes import PushFakes
 from tests.receiver import Receiver
 from tests.support import ApiClient, eventually
 
@@ -40,10 +42,19 @@ def move(session_id: str, **changes: Any) -> dict[str, Any]:
 
 
 async def test_an_accepted_change_moves_the_pickup_its_context_trail_and_stock(
-    api: ApiClient, receiver: Receiver
+    api: ApiClient, receiver: Receiver, push_fakes: PushFakes
 ) -> None:
     await network(api)
     _, endpoint = await subscribe(api, receiver, f"changes-{api.tenant}", ["change.*", "session.changed"])
+    app = await register(api, "fcm", {"serviceAccount": push_fakes.service_account()})
+    token = f"fcm-{api.tenant}-cart"
+    device = {
+        "applicationId": app["id"],
+        "token": token,
+        "cartIds": [CART],
+        "eventTypes": ["change.proposed"],
+    }
+    await api.ok("POST", "/device_tokens", device, 201)
     sid = await pickup_session(api)
     await held_at(api, "STORE-AMS", [(2, "session", sid)])  # a pickup session holds its items
 
@@ -60,7 +71,10 @@ async def test_an_accepted_change_moves_the_pickup_its_context_trail_and_stock(
     (announced,) = await endpoint.wait_for(1)
     assert announced.body["type"] == "change.proposed" and announced.verified_with
     assert (announced.body["data"]["id"], announced.body["data"]["sessionId"]) == (proposed["id"], sid)
-    assert announced.body["data"]["cartId"] == CART  # the cart's devices and live feed take it too
+    assert announced.body["data"]["cartId"] == CART
+    (pushed,) = await push_fakes.inbox.wait_for(1, where=lambda p: p.token == token)  # the cart's phone
+    assert pushed.payload["notification"]["title"] == "Change proposed"
+    assert pushed.payload["data"]["changeId"] == proposed["id"]
 
     second = await api.post(PROPOSE, move(sid, pickupTime="2030-06-03T10:00:00+02:00"))
     assert second.status == 409 and second.body["errors"][0]["code"] == "CHANGE_PENDING"

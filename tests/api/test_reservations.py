@@ -94,3 +94,35 @@ async def test_fifty_concurrent_orders_for_ten_units_never_commit_more_than_ten(
     refused = next(o for o in placed if states[o["id"]] == "NOT_ROUTABLE")
     unfulfilled = (await api.ok("GET", f"/api/orders/{refused['id']}"))["unfulfilledItems"]
     assert unfulfilled and unfulfilled[0]["variant"] == "LAST"
+
+
+async def test_each_routed_fulfillment_counts_against_its_locations_daily_capacity(api: ApiClient) -> None:
+    await network(api)
+    await no_grace(api)
+    north = await api.ok("GET", "/locations/WH-NORTH")
+    await api.ok("PUT", "/locations", {"locations": [{**north, "dailyCapacity": 1}]})
+    first = await api.ok("POST", "/api/orders", seed(tenantOrderId="CAP-1", paymentStatus="PAID"))
+    await order_state(api, first["id"], "PROMISED")
+    assert (await api.ok("GET", "/locations/WH-NORTH"))["capacityUsed"] == 1
+    assert (await api.ok("GET", "/locations/WH-SOUTH"))["capacityUsed"] == 1
+
+    second = await api.ok("POST", "/api/orders", seed(tenantOrderId="CAP-2", paymentStatus="PAID"))
+
+    async def routed() -> bool:
+        status = (await api.ok("GET", f"/api/orders/{second['id']}"))["status"]
+        return bool(status in ("PROMISED", "NOT_ROUTABLE"))
+
+    await eventually(routed, what="the second order routed")
+    again = await api.ok("GET", f"/api/orders/{second['id']}")
+    assert "WH-NORTH" not in [f["locationRef"] for f in again.get("fulfillments", [])]  # full for the day
+    assert (await api.ok("GET", "/locations/WH-NORTH"))["capacityUsed"] == 1
+
+    await api.as_admin.ok("POST", f"/api/orders/{first['id']}/actions", {"name": "CANCEL"})
+
+    async def freed() -> bool:
+        return bool((await api.ok("GET", "/locations/WH-NORTH"))["capacityUsed"] == 0)
+
+    await eventually(freed, what="the cancelled order's fulfillment off the capacity")
+    # A PUT gives the day's figure anew.
+    await api.ok("PUT", "/locations", {"locations": [{**north, "dailyCapacity": 1, "capacityUsed": 1}]})
+    assert (await api.ok("GET", "/locations/WH-NORTH"))["capacityUsed"] == 1

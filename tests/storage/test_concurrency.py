@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import Conflict
 from domain.orders import FulfillableConfig
-from domain.sourcing.model import InventoryPosition, SourcingProfile
+from domain.sourcing.model import InventoryPosition, Location, SourcingProfile
 from storage import network, orders, reservations, webhooks
 from storage.reservations import Hold, Shortage
 
@@ -150,3 +150,27 @@ def test_a_session_adopts_its_changes_stock_and_gives_back_the_rest_in_one_trans
     # Fewer units at the same place: the rest goes back.
     reservations.adopt(any_engine, tenant, "ses", "chg", [Hold("ses", "B", "S", 1)], now)
     assert held("ses") == [("B", "S", 1)] and committed()[("B", "S")] == 1
+
+
+def test_routed_fulfillments_fill_a_locations_capacity_and_a_release_frees_it(any_engine: Engine) -> None:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    store = Location(ref="L", type="STORE", latitude=52.0, longitude=5.0, daily_capacity=2, capacity_used=0)
+    network.upsert_locations(any_engine, tenant, [store], now)
+    network.upsert_inventory(
+        any_engine, tenant, [InventoryPosition(location_ref="L", sku_ref="S", on_hand=9)], now
+    )
+
+    def used() -> int:
+        return network.location(any_engine, tenant, "L").capacity_used
+
+    start = network.version(any_engine, tenant)
+    reservations.reserve(any_engine, tenant, "o1", [Hold("f1", "L", "S", 1)], now)
+    reservations.reserve(any_engine, tenant, "o1", [Hold("f1", "L", "S", 1)], now)  # a retry: counted once
+    assert used() == 1 and network.version(any_engine, tenant) == start  # not full: snapshots stay
+    reservations.reserve(any_engine, tenant, "o2", [Hold("f2", "L", "S", 2)], now)
+    assert used() == 2 and network.version(any_engine, tenant) == start + 1  # full: snapshots go stale
+    reservations.settle(any_engine, tenant, ["f1"], consumed=True)  # shipped: the capacity was used
+    assert used() == 2
+    reservations.settle(any_engine, tenant, ["f2"], consumed=False)  # cancelled: it frees its place
+    assert used() == 1 and network.version(any_engine, tenant) > start + 1
