@@ -30,6 +30,10 @@ class SessionStock(CamelModel):
     consumed: bool = False
     change_id: str | None = None  # adopting: the change whose reservation becomes the session's
 
+    def owned(self) -> list[Hold]:
+        """The holds, as the session's own."""
+        return [Hold(self.session_id, h.location_ref, h.sku, h.quantity) for h in self.holds]
+
 
 class SessionActivities:
     def __init__(self, engine: Engine, publisher: EventPublisher) -> None:
@@ -59,14 +63,13 @@ class SessionActivities:
     async def hold_session_stock(self, stock: SessionStock) -> bool:
         """A pickup session's items, held at its location; False when they are not all there (it
         holds nothing then: the location's own stock feed decides whether the pickup can happen)."""
-        holds = [Hold(stock.session_id, h.location_ref, h.sku, h.quantity) for h in stock.holds]
         try:
             await asyncio.to_thread(
                 reservations.reserve,
                 self._engine,
                 stock.tenant,
                 None,
-                holds,
+                stock.owned(),
                 datetime.now(UTC),
                 owner_kind="session",
             )
@@ -87,7 +90,6 @@ class SessionActivities:
         """An accepted change's stock becomes the session's, and what it held beyond is released:
         one transaction, so the session holds either its old stock or its new, never both or none."""
         assert stock.change_id is not None
-        targets = [Hold(stock.session_id, h.location_ref, h.sku, h.quantity) for h in stock.holds]
         try:
             await asyncio.to_thread(
                 reservations.adopt,
@@ -95,7 +97,7 @@ class SessionActivities:
                 stock.tenant,
                 stock.session_id,
                 stock.change_id,
-                targets,
+                stock.owned(),
                 datetime.now(UTC),
             )
         except Shortage as e:  # the change reserved less than it needs: nothing moved

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from domain.changes import ChangeSet, ChangeView, Preview
 from domain.examples import gift_wrap
 from domain.ids import new_change_id
 from storage import changes, live_feed
@@ -22,6 +21,7 @@ from tests.api.test_orders import network, order_state, seed
 from tests.end_to_end.test_outbound import outbound_order
 from tests.push_fakes import PushFakes
 from tests.support import ApiClient
+from tests.workflows.test_change_workflow import proposal
 
 # What a write sends, so that the request passes validation and reaches the lookup of the id.
 BODIES: dict[tuple[str, str], Any] = {
@@ -149,26 +149,9 @@ async def _resources(api: ApiClient, engine: Engine, push_fakes: PushFakes) -> d
         await api.ok("POST", "/connectors", body, 201)
     outbound = await api.ok("POST", "/v3/fulfillment/outbound/oms", outbound_order("ISO-OUT-1"), 202)
     subscription = _live_subscription(engine, api.tenant)
-    now = datetime.now(UTC)
-    change = ChangeView(
-        id=new_change_id(),
-        cart_id="iso-cart",
-        session_id=session["id"],
-        status="PROPOSED",
-        changes=ChangeSet(location_ref="WH-NORTH"),
-        reason="r",
-        proposed_by="employee",
-        proposer="key:k",
-        preview=Preview(
-            location_ref="WH-NORTH",
-            pickup_time=None,
-            earliest_pickup_time=now,
-            stock="AVAILABLE",
-            reservations=None,
-        ),
-        created_at=now,
-        expires_at=now,
-    )
+    change = proposal(
+        datetime.now(UTC), change_id=new_change_id(), session_id=session["id"], cart_id="iso-cart"
+    ).view
     changes.save_proposed(engine, api.tenant, change)
     return {
         "change_id": change.id,

@@ -12,7 +12,7 @@ from clients.changes import ChangeClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
-from domain.changes import PROPOSED, ChangeSet, ChangeStart, ChangeView, Preview
+from domain.changes import PROPOSED, ChangeSet, ChangeStart
 from domain.ids import change_workflow_id, new_change_id, options_hold_workflow_id
 from domain.orders import OptionsHold
 from domain.process import ProcessDefinition, validate_definition
@@ -21,6 +21,7 @@ from domain.sourcing.model import InventoryPosition
 from domain.sourcing.options import EXPIRED, SELECTED, STATUS_PROVIDED
 from storage import changes, events, network, options, reservations, sessions
 from storage.reservations import Hold
+from tests.workflows.test_change_workflow import proposal
 from workflows.change import ChangeProposalWorkflow
 
 QUEUE = "skip-sessions"
@@ -138,25 +139,15 @@ async def test_an_undecided_change_proposal_expires_and_says_so(
     start = _start(CLICK_AND_COLLECT)
     await on(skipping).start(start)
     now = await skipping.get_current_time()
-    change = ChangeView(
-        id=new_change_id(),
-        cart_id=start.cart_id,
+    later = ChangeSet(pickup_time=now + timedelta(days=2))
+    change = proposal(
+        now,
+        4 * 3600,
+        change_id=new_change_id(),
         session_id=start.session_id,
-        status=PROPOSED,
-        changes=ChangeSet(pickup_time=now + timedelta(days=2)),
-        reason="the store is closed that day",
-        proposed_by="employee",
-        proposer="key:k",
-        preview=Preview(
-            location_ref="L",
-            pickup_time=now + timedelta(days=2),
-            earliest_pickup_time=now,
-            stock="AVAILABLE",
-            reservations=None,
-        ),
-        created_at=now,
-        expires_at=now + timedelta(hours=4),
-    )
+        cart_id=start.cart_id,
+        changes=later,
+    ).view
     await ChangeClient(skipping.client, QUEUE, None).propose(ChangeStart(tenant="timers", view=change))
     handle = skipping.client.get_workflow_handle_for(
         ChangeProposalWorkflow.run, change_workflow_id("timers", start.session_id)

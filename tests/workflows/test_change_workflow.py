@@ -31,13 +31,23 @@ from workflows.change import ChangeProposalWorkflow
 NEW = HeldStock(location_ref="B", sku="S", quantity=2)
 
 
-def proposal(now: datetime, seconds: int = 3600) -> ChangeStart:
+def proposal(
+    now: datetime,
+    seconds: int = 3600,
+    *,
+    change_id: str = "chg_1",
+    session_id: str = "ses_1",
+    cart_id: str = "cart-1",
+    changes: ChangeSet | None = None,
+) -> ChangeStart:
+    """A proposal made `now`; by default it moves the pickup from A to B (and its stock with it)."""
+    moves = changes is None
     view = ChangeView(
-        id="chg_1",
-        cart_id="cart-1",
-        session_id="ses_1",
+        id=change_id,
+        cart_id=cart_id,
+        session_id=session_id,
         status="PROPOSED",
-        changes=ChangeSet(location_ref="B"),
+        changes=changes or ChangeSet(location_ref="B"),
         reason="A is closing early",
         proposed_by="employee",
         proposer="key:k",
@@ -48,7 +58,9 @@ def proposal(now: datetime, seconds: int = 3600) -> ChangeStart:
             stock="AVAILABLE",
             reservations=ReservationMove(
                 release=[HeldStock(location_ref="A", sku="S", quantity=2)], reserve=[NEW]
-            ),
+            )
+            if moves
+            else None,
         ),
         created_at=now,
         expires_at=now + timedelta(seconds=seconds),
@@ -116,19 +128,25 @@ async def test_an_undecided_proposal_expires_on_its_timer(time_skipping: Workflo
     assert partners.records == [(1, "PROPOSED"), (2, "EXPIRED")] and partners.calls == []
 
 
-async def test_an_accepted_change_reserves_then_updates_the_session(
-    time_skipping: WorkflowEnvironment,
-) -> None:
-    partners = Partners()
-    now = await time_skipping.get_current_time()
-    async with worker(time_skipping, [ChangeProposalWorkflow], partners.activities()) as queue:
-        handle = await time_skipping.client.start_workflow(
-            ChangeProposalWorkflow.run, proposal(now), id="chg-accepted", task_queue=queue
+async def accepted(env: WorkflowEnvironment, partners: Partners, name: str) -> ChangeView:
+    """A proposal started and accepted by a customer: the decision's answer, which is how it ended."""
+    async with worker(env, [ChangeProposalWorkflow], partners.activities()) as queue:
+        handle = await env.client.start_workflow(
+            ChangeProposalWorkflow.run, proposal(await env.get_current_time()), id=name, task_queue=queue
         )
         decided = await handle.execute_update(
             ChangeProposalWorkflow.decide, Decision(change_id="chg_1", accept=True, actor="customer:1")
         )
-        await keep(handle, "change_accepted")
+        assert await handle.result() == decided
+        await keep(handle, name.replace("-", "_"))
+    return decided
+
+
+async def test_an_accepted_change_reserves_then_updates_the_session(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    partners = Partners()
+    decided = await accepted(time_skipping, partners, "change-accepted")
     assert decided.status == "ACCEPTED" and decided.failure is None
     assert partners.calls == ["reserve B", "apply chg_1 by customer:1"]
     assert partners.records == [(1, "PROPOSED"), (2, "ACCEPTED")]
@@ -136,16 +154,7 @@ async def test_an_accepted_change_reserves_then_updates_the_session(
 
 async def test_a_refused_change_gives_back_what_it_reserved(time_skipping: WorkflowEnvironment) -> None:
     partners = Partners(refuse=True)
-    now = await time_skipping.get_current_time()
-    async with worker(time_skipping, [ChangeProposalWorkflow], partners.activities()) as queue:
-        handle = await time_skipping.client.start_workflow(
-            ChangeProposalWorkflow.run, proposal(now), id="chg-refused", task_queue=queue
-        )
-        decided = await handle.execute_update(
-            ChangeProposalWorkflow.decide, Decision(change_id="chg_1", accept=True, actor="customer:1")
-        )
-        assert await handle.result() == decided
-        await keep(handle, "change_failed")
+    decided = await accepted(time_skipping, partners, "change-failed")
     assert (decided.status, decided.failure_code) == ("FAILED", "SESSION_ENDED")
     assert decided.failure == "the session is CANCELLED" and decided.decided_by == "customer:1"
     assert partners.calls == ["reserve B", "apply chg_1 by customer:1", "release chg_1"]
