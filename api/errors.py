@@ -132,7 +132,9 @@ def document(app: FastAPI, *refinements: Callable[[dict[str, Any]], None]) -> No
                 answers = {**_ANSWERS, **(_AUTH_ANSWERS if operation.get("security") else {})}
                 responses = operation.setdefault("responses", {})
                 for status, text in answers.items():
-                    responses[status] = {"description": text, "content": problem_content}
+                    own = responses.get(status, {}).get("description")  # what a route says of it
+                    described = own if own and own != "Validation Error" else text
+                    responses[status] = {"description": described, "content": problem_content}
         for refine in refinements:
             refine(spec)
         app.openapi_schema = spec

@@ -49,10 +49,15 @@ class ChangeClient:
                 self._timeout,
             )
         except WorkflowAlreadyStartedError:
+            # Named, so a client whose proposal timed out after it started finds it.
+            pending = await call(
+                self._handle(start.tenant, v.session_id).query(ChangeProposalWorkflow.view), self._timeout
+            )
             raise Conflict.one(
                 "CHANGE_PENDING",
-                f"session {v.session_id!r} has an open change proposal: decide it first",
+                f"session {v.session_id!r} has an open change proposal, {pending.id}: decide it first",
                 "sessionId",
+                changeId=pending.id,
             ) from None
 
     async def decide(self, tenant: str, session_id: str, decision: Decision) -> ChangeView:

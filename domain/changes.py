@@ -13,10 +13,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, Field, field_serializer, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from domain.model import CamelModel
-from domain.pickup import PickupItem
+from domain.pickup import Moment, PickupItem
 
 PROPOSED, ACCEPTED, REJECTED, EXPIRED, FAILED = "PROPOSED", "ACCEPTED", "REJECTED", "EXPIRED", "FAILED"
 STATUSES = (PROPOSED, ACCEPTED, REJECTED, EXPIRED, FAILED)
@@ -36,13 +42,27 @@ class ChangeSet(CamelModel):
     """What the proposal changes; at least one."""
 
     model_config = CamelModel.model_config | {"json_schema_extra": _given_only}
-    pickup_time: AwareDatetime | None = Field(None, description="The new pickup time, with its offset.")
+    pickup_time: Moment | None = Field(
+        None, description="The new pickup time, with its offset (years 2000 to 2099)."
+    )
     location_ref: str | None = Field(
         None, min_length=1, max_length=100, description="The new pickup location."
     )
     items: list[PickupItem] | None = Field(
         None, min_length=1, max_length=500, description="The session's items as they would be (all of them)."
     )
+
+    @field_validator("pickup_time", "location_ref", "items", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # run only for a field given: one left out is no change
+            raise ValueError("null is no value here: leave the field out to keep it as it is")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The changes made, and no others: never a null (which reading it back refuses)."""
+        return {k: v for k, v in handler(self).items() if v is not None}
 
     @model_validator(mode="after")
     def _something(self) -> ChangeSet:
@@ -115,11 +135,6 @@ class ChangeView(CamelModel):
     comment: str | None = Field(None, description="The decision's comment.")
     failure: str | None = Field(None, description="Why an accepted change failed (FAILED).")
     failure_code: str | None = None
-
-    @field_serializer("changes")
-    def _changes(self, changes: ChangeSet) -> dict[str, Any]:
-        """The changes given (a change not made is left out, never null)."""
-        return changes.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 class ChangeStart(CamelModel):

@@ -14,16 +14,36 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BeforeValidator, Field
 
 from domain.model import CamelModel
 from domain.sourcing.model import WEEKDAYS, Location
 
 HORIZON_DAYS = 60  # how far ahead an opening is looked for
 ALTERNATIVES = 3
+
+
+# A time asked about or agreed: written with its offset, in this century (the schema's pattern
+# says so; the bounds leave a day for offsets).
+def _written(value: object) -> object:
+    """A time given as text (or already one); a number of seconds is refused, not read as 1970's."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("give an ISO 8601 time with its offset, as a string")
+    return value
+
+
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_written),
+    Field(
+        ge=datetime(1999, 12, 31, tzinfo=UTC),
+        lt=datetime(2100, 1, 2, tzinfo=UTC),
+        json_schema_extra={"pattern": r"^20\d\d-"},
+    ),
+]
 
 
 class PickupItem(CamelModel):
@@ -38,8 +58,8 @@ class PickupRequest(CamelModel):
     items: list[PickupItem] | None = Field(
         None, min_length=1, max_length=500, description="Default: the session's `context.items`."
     )
-    at: AwareDatetime | None = Field(
-        None, description="Compute as of this time (with its offset); default: now."
+    at: Moment | None = Field(
+        None, description="Compute as of this time (with its offset, years 2000 to 2099); default: now."
     )
 
 
@@ -118,8 +138,9 @@ def ready_at(
     left = timedelta(minutes=work_minutes)
     for start, end in windows(location, arrive):
         begin = max(start, arrive)
-        if begin + left < end:
-            return begin + left, (start, end) if location.opening_hours else None
+        if begin + left < end:  # in the location's time zone, whatever zone `arrive` was given in
+            ready = (begin + left).astimezone(ZoneInfo(location.timezone))
+            return ready, (start, end) if location.opening_hours else None
         left -= end - begin
     raise NoPickup(
         "NO_OPENING", f"{location.ref} is not open long enough in the next {HORIZON_DAYS} days", "locationRef"

@@ -69,13 +69,18 @@ def get(engine: Engine, tenant: str, change_id: str) -> ChangeView:
         return ChangeView.model_validate(row.body)
 
 
-def of_cart(engine: Engine, tenant: str, cart_id: str, limit: int, offset: int) -> list[ChangeView]:
-    """The cart's proposals, newest first."""
+def of_cart(
+    engine: Engine, tenant: str, cart_id: str, limit: int, offset: int, status: str | None = None
+) -> list[ChangeView]:
+    """The cart's proposals (in `status`, when given), newest first."""
+    query = select(ChangeProposalRow).where(
+        ChangeProposalRow.tenant_id == tenant, ChangeProposalRow.cart_id == cart_id
+    )
+    if status is not None:
+        query = query.where(ChangeProposalRow.status == status)
     with session_scope(engine) as s:
         rows = s.exec(
-            select(ChangeProposalRow)
-            .where(ChangeProposalRow.tenant_id == tenant, ChangeProposalRow.cart_id == cart_id)
-            .order_by(col(ChangeProposalRow.created_at).desc(), col(ChangeProposalRow.id).desc())
+            query.order_by(col(ChangeProposalRow.created_at).desc(), col(ChangeProposalRow.id).desc())
             .limit(limit)
             .offset(offset)
         )

@@ -70,6 +70,7 @@ class SessionWorkflow:
         self._call_step: CallStep | None = None
         self._call_revision = -1
         self._notified_through = self._recorded  # the revision whose notify steps are done
+        self._stock_held = start.status is not None  # a continued run held its stock in an earlier one
         # Taken before any handler runs: an action sent right after the start can arrive in the
         # first task, and its handler runs before `run` records the creation.
         self._created = self.view()
@@ -106,13 +107,13 @@ class SessionWorkflow:
 
     async def _hold_stock(self) -> None:
         holds = self._holds()
-        if holds is None or not self._start.holds_stock:
-            return
-        await workflow.execute_activity_method(
-            SessionActivities.hold_session_stock,
-            SessionStock(tenant=self._start.tenant, session_id=self._start.session_id, holds=holds),
-            start_to_close_timeout=BOOKKEEPING,
-        )
+        if holds is not None and self._start.holds_stock:
+            await workflow.execute_activity_method(
+                SessionActivities.hold_session_stock,
+                SessionStock(tenant=self._start.tenant, session_id=self._start.session_id, holds=holds),
+                start_to_close_timeout=BOOKKEEPING,
+            )
+        self._stock_held = True
 
     async def _settle_stock(self) -> None:
         if not self._definition.pickup or not self._start.holds_stock:
@@ -376,6 +377,7 @@ class SessionWorkflow:
         """An accepted change proposal: the session adopts the change's stock (when it moves), its
         context takes the changes, and its revision trail an entry with the decider; same state, and
         its entry steps and timers are not run again."""
+        await workflow.wait_condition(lambda: self._stock_held)  # else the first hold would come after
         if change.holds is not None:
             await workflow.execute_activity_method(
                 SessionActivities.adopt_change_stock,

@@ -27,7 +27,7 @@ from domain.changes import (
 )
 from domain.errors import Conflict, DomainError, FieldError, NotFound
 from domain.ids import new_change_id
-from domain.pickup import is_open
+from domain.pickup import HORIZON_DAYS, is_open
 from storage import changes, network, reservations
 from storage.tenants import Principal
 
@@ -97,8 +97,17 @@ async def propose_change(
         )
     pickup_time = c.pickup_time or _pickup_time(view.context.get("pickupTime"))
     if pickup_time is not None:
+        # The session's own pickup time, kept, must suit the new place or items too.
+        field = (
+            "changes.pickupTime"
+            if c.pickup_time
+            else "changes.locationRef"
+            if c.location_ref
+            else "changes.items"
+        )
+        whose = "the pickup time" if c.pickup_time else "the session's pickup time"
         await run_in_threadpool(
-            _check_time, engine, p.tenant, location_ref, pickup_time, found.earliest_pickup_time
+            _check_time, engine, p.tenant, location_ref, pickup_time, found.earliest_pickup_time, field, whose
         )
     held = await run_in_threadpool(reservations.of_owner, engine, p.tenant, body.session_id)
     preview = Preview(
@@ -144,19 +153,26 @@ def _pickup_time(given: object) -> datetime | None:
     return at if at.tzinfo else None
 
 
-def _check_time(engine: Engine, tenant: str, location_ref: str, at: datetime, earliest: datetime) -> None:
-    """A pickup time the location can keep: not before the earliest, and while it is open."""
+def _check_time(
+    engine: Engine, tenant: str, location_ref: str, at: datetime, earliest: datetime, field: str, whose: str
+) -> None:
+    """A pickup time the location can keep: not before the earliest, within the days a pickup is
+    planned for, and while it is open."""
     if at < earliest:
         raise Conflict.one(
             "PICKUP_TOO_EARLY",
-            f"the pickup time {at.isoformat()} is before the earliest possible, {earliest.isoformat()}",
-            "changes.pickupTime",
+            f"{whose} {at.isoformat()} is before the earliest possible, {earliest.isoformat()}",
+            field,
+        )
+    if at > earliest + timedelta(days=HORIZON_DAYS):
+        raise Conflict.one(
+            "PICKUP_TOO_LATE",
+            f"{whose} {at.isoformat()} is more than {HORIZON_DAYS} days after the earliest",
+            field,
         )
     location = network.locations_named(engine, tenant, [location_ref])[location_ref]
     if not is_open(location, at):
-        raise Conflict.one(
-            "LOCATION_CLOSED", f"{location_ref} is closed at {at.isoformat()}", "changes.pickupTime"
-        )
+        raise Conflict.one("LOCATION_CLOSED", f"{location_ref} is closed at {whose} {at.isoformat()}", field)
 
 
 @router.get("/carts/{cart_id}/session_changes", response_model=list[ChangeView])
@@ -170,8 +186,9 @@ async def session_changes(
     ] = None,
 ) -> list[ChangeView]:
     """The cart's change proposals, newest first, with their status and decision."""
-    found = await run_in_threadpool(changes.of_cart, engine, p.tenant, cart_id, page.limit, page.offset)
-    return [c for c in found if status is None or c.status == status]
+    return await run_in_threadpool(
+        changes.of_cart, engine, p.tenant, cart_id, page.limit, page.offset, status
+    )
 
 
 @router.post("/carts/{cart_id}/accept_change", response_model=ChangeView, responses=REFUSED)

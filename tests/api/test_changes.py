@@ -4,7 +4,7 @@ reject, refusals that name why, and a failure mid-accept that leaves the session
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.api.test_pickup import network, pickup_session
@@ -15,6 +15,8 @@ from tests.receiver import Receiver
 from tests.support import ApiClient, eventually
 
 CART = "cart-pick"
+# A time STORE-UTR (open all day) can keep: a week from now.
+SOON = (datetime.now(UTC) + timedelta(days=7)).replace(hour=10, minute=0, second=0, microsecond=0).isoformat()
 PROPOSE, DECIDE, LIST = (
     f"/carts/{CART}/{path}" for path in ("propose_change", "accept_change", "session_changes")
 )
@@ -76,8 +78,9 @@ async def test_an_accepted_change_moves_the_pickup_its_context_trail_and_stock(
     assert pushed.payload["notification"]["title"] == "Change proposed"
     assert pushed.payload["data"]["changeId"] == proposed["id"]
 
-    second = await api.post(PROPOSE, move(sid, pickupTime="2030-06-03T10:00:00+02:00"))
+    second = await api.post(PROPOSE, move(sid, locationRef="STORE-UTR"))
     assert second.status == 409 and second.body["errors"][0]["code"] == "CHANGE_PENDING"
+    assert second.body["changeId"] == proposed["id"]  # a client whose proposal timed out finds it
 
     accepted = await api.ok(
         "POST", DECIDE, {"changeId": proposed["id"], "decision": "accept", "actor": "customer:7"}
@@ -112,7 +115,7 @@ async def test_an_accepted_change_moves_the_pickup_its_context_trail_and_stock(
     again = await api.post(DECIDE, {"changeId": proposed["id"], "decision": "reject"})
     assert again.status == 409 and again.body["errors"][0]["code"] == "CHANGE_DECIDED"
 
-    later = await api.ok("POST", PROPOSE, move(sid, pickupTime="2030-06-03T10:00:00+02:00"), 201)
+    later = await api.ok("POST", PROPOSE, move(sid, pickupTime=SOON), 201)
     assert later["preview"]["reservations"] is None  # the time alone moves no stock
     rejected = await api.ok("POST", DECIDE, {"changeId": later["id"], "decision": "reject", "comment": "no"})
     assert (rejected["status"], rejected["comment"]) == ("REJECTED", "no")
@@ -122,7 +125,7 @@ async def test_an_accepted_change_moves_the_pickup_its_context_trail_and_stock(
         (later["id"], "REJECTED"),
         (proposed["id"], "ACCEPTED"),
     ]
-    assert [c["id"] for c in await api.ok("GET", f"{LIST}?status=ACCEPTED")] == [proposed["id"]]
+    assert [c["id"] for c in await api.ok("GET", f"{LIST}?status=ACCEPTED&limit=1")] == [proposed["id"]]
 
 
 async def test_a_change_that_fails_mid_accept_leaves_the_session_as_it_was(api: ApiClient) -> None:
@@ -178,12 +181,17 @@ async def test_what_cannot_be_honoured_is_refused_naming_why(api: ApiClient) -> 
         ({**move(sid, locationRef="STORE-UTR"), "proposedBy": "robot"}, 400, None, "proposedBy"),
         ({**move(sid, locationRef="STORE-UTR"), "expiresInSeconds": 5}, 400, None, "expiresInSeconds"),
         (move(sid, pickupTime="2030-06-03T10:00:00"), 400, None, "changes.pickupTime"),  # no offset
+        (move(sid, pickupTime="9999-12-31T23:59:59+14:00"), 400, None, "changes.pickupTime"),
+        (move(sid, pickupTime=12345), 400, None, "changes.pickupTime"),  # not seconds since 1970
+        (move(sid, locationRef="STORE-UTR", items=None), 400, None, "changes.items"),  # null: leave it out
+        (move(sid, pickupTime="2099-06-01T10:00:00+00:00"), 409, "PICKUP_TOO_LATE", "changes.pickupTime"),
     ):
         reply = await api.post(PROPOSE, body)
         assert reply.status == status, (body, reply.body)
         error = reply.body["errors"][0]
         assert error["field"] == field and (code is None or error["code"] == code), (body, error)
-    closed = await api.post(PROPOSE, move(sid, pickupTime="2030-06-01T10:00:00+02:00"))  # a Saturday
+    saturday = datetime.now(UTC).date() + timedelta(days=12 - datetime.now(UTC).weekday())
+    closed = await api.post(PROPOSE, move(sid, pickupTime=f"{saturday}T10:00:00+01:00"))
     assert closed.status == 409 and closed.body["errors"][0]["code"] == "LOCATION_CLOSED"
     other_cart = await api.post("/carts/cart-other/propose_change", move(sid, locationRef="STORE-UTR"))
     assert other_cart.status == 404 and other_cart.body["errors"][0]["code"] == "SESSION_NOT_FOUND"
