@@ -6,13 +6,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from clients.changes import ChangeClient
 from clients.orders import OrderClient
 from clients.sessions import SessionClient
 from domain.builtins import CLICK_AND_COLLECT, WEB_ORDER
-from domain.changes import PROPOSED, ChangeSet, ChangeStart
+from domain.changes import PROPOSED, ChangeSet, ChangeStart, ChangeView
 from domain.ids import change_workflow_id, new_change_id, options_hold_workflow_id
 from domain.orders import OptionsHold
 from domain.process import ProcessDefinition, validate_definition
@@ -151,7 +152,7 @@ async def test_an_undecided_change_proposal_expires_and_says_so(
         changes=later,
     ).view
     await ChangeClient(skipping.client, QUEUE, None).propose(ChangeStart(tenant="timers", view=change))
-    handle = skipping.client.get_workflow_handle_for(
+    handle: WorkflowHandle[ChangeProposalWorkflow, ChangeView] = skipping.client.get_workflow_handle_for(
         ChangeProposalWorkflow.run, change_workflow_id("timers", start.session_id)
     )
     await skipping.sleep(timedelta(hours=3, minutes=59))
