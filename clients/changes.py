@@ -11,9 +11,9 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from clients.temporal import WorkflowNotFound, call
+from clients.temporal import call
 from domain.changes import ChangeStart, ChangeView, Decision
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.ids import change_workflow_id
 from workflows import search_attributes as sa
 from workflows.change import ChangeProposalWorkflow
@@ -67,7 +67,7 @@ class ChangeClient:
                 self._handle(tenant, session_id).execute_update(ChangeProposalWorkflow.decide, decision),
                 self._timeout,
             )
-        except WorkflowNotFound:
+        except NotFound:  # its run has ended (and maybe the session's next proposal is open)
             raise Conflict.one(
                 "CHANGE_DECIDED", f"change {decision.change_id!r} is no longer open", "changeId"
             ) from None

@@ -239,24 +239,21 @@ def _check(d: ProcessDefinition, connectors: set[str] | None) -> list[FieldError
         err("UNKNOWN_STATE", f"initial state {d.initial_state!r} is not a defined state", "initialState")
     if not d.terminal_states:
         err("NO_TERMINAL_STATE", "a process needs at least one terminal state", "terminalStates")
-    for i, name in enumerate(d.prepared_states):
-        if name not in names:
-            err("UNKNOWN_STATE", f"prepared state {name!r} is not a defined state", f"preparedStates[{i}]")
-        elif not d.pickup:
-            err(
-                "NOT_A_PICKUP",
-                "only a pickup process (`pickup: true`) has prepared states",
-                f"preparedStates[{i}]",
-            )
-    for i, name in enumerate(d.collected_states):
-        if name not in d.terminal_states:
-            err("NOT_TERMINAL", f"collected state {name!r} is not a terminal state", f"collectedStates[{i}]")
-        elif not d.pickup:
-            err(
-                "NOT_A_PICKUP",
-                "only a pickup process (`pickup: true`) has collected states",
-                f"collectedStates[{i}]",
-            )
+    # A pickup process's own lists: prepared states among its states, collected ones among its ends.
+    for field, listed, within, code, what in (
+        ("preparedStates", d.prepared_states, names, "UNKNOWN_STATE", "a defined state"),
+        ("collectedStates", d.collected_states, set(d.terminal_states), "NOT_TERMINAL", "a terminal state"),
+    ):
+        kind = field.removesuffix("States")
+        for i, name in enumerate(listed):
+            if name not in within:
+                err(code, f"{kind} state {name!r} is not {what}", f"{field}[{i}]")
+            elif not d.pickup:
+                err(
+                    "NOT_A_PICKUP",
+                    f"only a pickup process (`pickup: true`) has {kind} states",
+                    f"{field}[{i}]",
+                )
     for i, name in enumerate(d.terminal_states):
         if name not in names:
             err("UNKNOWN_STATE", f"terminal state {name!r} is not a defined state", f"terminalStates[{i}]")

@@ -110,3 +110,17 @@ def test_web_order_has_the_fulfillment_path_and_a_return_branch() -> None:
     for action in ("request_return", "receive_return", "refund"):
         status = d.target(status, action) or "?"
     assert status == "REFUNDED" and d.is_terminal(status)
+
+
+def test_pickup_lists_name_states_of_the_right_kind_and_only_a_pickup_has_them() -> None:
+    mistaken = definition(pickup=True, preparedStates=["NOWHERE"], collectedStates=["WRAPPED", "HANDED_OVER"])
+    assert errors_of(mistaken) == {"preparedStates[0]": "UNKNOWN_STATE", "collectedStates[0]": "NOT_TERMINAL"}
+    no_pickup = definition(preparedStates=["WRAPPED"], collectedStates=["HANDED_OVER"])
+    assert errors_of(no_pickup) == {"preparedStates[0]": "NOT_A_PICKUP", "collectedStates[0]": "NOT_A_PICKUP"}
+    body = definition()
+    body["transitions"][0]["action"] = "accept_change"  # the session's own
+    assert errors_of(body)["transitions[0].action"] == "RESERVED_ACTION"
+    pickup = validate_definition(
+        definition(pickup=True, preparedStates=["WRAPPED"], collectedStates=["HANDED_OVER"])
+    )
+    assert pickup.collected_states == ["HANDED_OVER"]
